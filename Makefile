@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh clone: `make compare` and `make test`.
+# Each creates .venv on first use and installs the pinned frameworks from pyproject.toml.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; pyproject.toml changes trigger a reinstall.
+INSTALLED := $(VENV)/.installed
+OUT ?= results
+
+.PHONY: venv compare test lint format clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# -qq prints errors only; the registries' mirrors otherwise warn about every package.
+	$(BIN)/python -m pip install -qq -e ".[frameworks,test]"
+	touch $(INSTALLED)
+
+compare: $(INSTALLED)
+	$(BIN)/init-harness run suites/default.toml --out $(OUT)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,93 @@
+"""The interface every framework adapter implements.
+
+An adapter draws layers through its framework's own layer classes and initializers and returns
+the weights in one canonical layout, (out, in, *kernel), with the fans the framework used and
+the reference distribution the framework documents for that initializer. Adapter modules import
+their framework only inside `draw`, so importing `adapters` stays cheap and framework-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+# The layout every adapter returns weights in: PyTorch's (out_features, in_features, *kernel).
+CANONICAL_LAYOUT = "(out, in, *kernel)"
+
+
+@dataclass(frozen=True)
+class InitializerInfo:
+    """One initializer an adapter offers: what it calls and which arguments it passes on."""
+
+    call: str
+    arguments: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DrawRequest:
+    """What to draw: `layers` fresh initialisations of one layer, seeded by `seed`."""
+
+    initializer: str
+    arguments: Mapping[str, Any]
+    layer: str
+    layer_arguments: Mapping[str, int]
+    layers: int
+    seed: int
+    backend: str | None = None
+
+
+@dataclass
+class Draw:
+    """The weights of `layers` initialisations, stacked on a leading axis, canonical layout."""
+
+    weights: np.ndarray
+    fan_in: int
+    fan_out: int
+    reference: dict[str, Any]
+    native_shape: tuple[int, ...]
+    layer_class: str
+    initializer_call: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "reference": self.reference,
+            "native_shape": list(self.native_shape),
+            "canonical_shape": list(self.weights.shape[1:]),
+            "layer_class": self.layer_class,
+            "initializer_call": self.initializer_call,
+            "versions": self.versions,
+        }
+
+
+class Adapter(Protocol):
+    """A framework as the harness sees it: a static catalogue plus a `draw` that imports it."""
+
+    framework: str
+    # Backends the side string may name after a slash; None is the framework's default.
+    backends: tuple[str | None, ...]
+    # Distribution names that must be importable, per backend, for the side to run.
+    packages: Mapping[str | None, tuple[str, ...]]
+    initializers: Mapping[str, InitializerInfo]
+    aliases: Mapping[str, str]
+
+    def draw(self, request: DrawRequest) -> Draw: ...
+
+
+class RepeatedDrawError(RuntimeError):
+    """An initializer returned the same values for two successive layers."""
+
+
+def require_fresh(previous: np.ndarray | None, current: np.ndarray, where: str) -> None:
+    """Raise when a draw repeats the previous layer, as a reused integer seed makes it do."""
+    if previous is not None and np.array_equal(previous, current):
+        raise RepeatedDrawError(
+            f"{where} returned identical weights for two successive layers; "
+            "the initializer is reusing its seed"
+        )

@@ -1,0 +1,381 @@
+"""Statistical checks: each measures one difference and the evidence about it.
+
+A check returns the estimate of an effect, a p-value for H0 "no effect", the (1 - 2 alpha)
+confidence interval used for equivalence (a two one-sided tests procedure at level alpha), the
+equivalence margin and the smallest effect the run could detect. Whether the check counts as
+significant is decided later, in `harness.decision`, where the Holm correction sees all checks of
+a comparison together.
+
+Between two sides, with weights pooled over all drawn layers:
+
+========================  =============================================  =======================
+check                     H0 (no difference) / H1                        effect and unit
+========================  =============================================  =======================
+ks_2samp                  F_left = F_right / F_left != F_right           sup |F_left - F_right|
+mean                      equal means / unequal means                    difference / sigma
+std_ratio                 equal std / unequal std                        std_right / std_left
+skewness                  equal skewness / unequal                       difference
+excess_kurtosis           equal excess kurtosis / unequal                difference
+tail_2sd, tail_3sd        equal P(|w| > k sigma) / unequal               difference of masses
+within_<side>_bound       no mass beyond that side's hard bound / some   count beyond the bound
+========================  =============================================  =======================
+
+sigma is the expected std, averaged over the two sides. For one side against its documented
+reference: ``reference_ks`` (H0 F = F_reference) and ``reference_bound`` (H0 no weight beyond
+the reference's hard bound).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from scipy import special, stats
+
+from harness.references import Reference
+from harness.samples import Sample, dkw_half_width
+
+# The power at which the smallest detectable effect is quoted.
+POWER = 0.9
+
+# Relative slack on a hard bound before a weight counts as outside it. A float32 draw scaled to
+# its bound can round past the float64 bound by a few units in the last place (about 6e-8
+# relative each), so 1e-6 absorbs rounding while a real leak lies far outside it.
+BOUND_RELATIVE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's measurement, and after the decision rule, its threshold and outcome.
+
+    `estimate`, `interval` and `margin` are in `unit`. `interval` is the (1 - 2 alpha)
+    confidence interval for the effect (one-sided for ks distances). `outcome` is one of
+    "different", "equivalent", "undecided" or, for checks that can only show a difference,
+    "consistent".
+    """
+
+    name: str
+    scope: str
+    statistic: float
+    pvalue: float | None
+    estimate: float
+    interval: tuple[float, float] | None
+    margin: float | None
+    unit: str
+    min_detectable_effect: float | None
+    description: str
+    null_value: float = 0.0
+    can_show_equivalence: bool = True
+    # Plug-in extra needed per side: how many weights would settle the check in either
+    # direction if the estimate were the true effect. Filled for undecided checks only.
+    weights_needed: int | None = None
+    threshold: float | None = None
+    passed: bool | None = None
+    outcome: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def excess(self) -> float:
+        """Distance of the estimate from "no effect", in the check's unit."""
+        return abs(self.estimate - self.null_value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "description": self.description,
+            "statistic": self.statistic,
+            "pvalue": self.pvalue,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "outcome": self.outcome,
+            "estimate": self.estimate,
+            "interval": list(self.interval) if self.interval is not None else None,
+            "margin": self.margin,
+            "unit": self.unit,
+            "min_detectable_effect": self.min_detectable_effect,
+            "weights_needed": self.weights_needed,
+            **({"details": self.details} if self.details else {}),
+        }
+
+    def with_decision(self, **changes: Any) -> Check:
+        return replace(self, **changes)
+
+
+def _z(probability: float) -> float:
+    """Return the standard normal quantile at `probability`."""
+    return float(special.ndtri(probability))
+
+
+def _two_sided_p(z_score: float) -> float:
+    return float(2.0 * special.ndtr(-abs(z_score)))
+
+
+def _moment_check(
+    name: str,
+    description: str,
+    estimate: float,
+    standard_error: float,
+    *,
+    margin: float,
+    alpha: float,
+    checks_in_family: int,
+    unit: str,
+    null_value: float = 0.0,
+    n: int,
+) -> Check:
+    """Build a z-test check for an asymptotically normal estimate of a difference.
+
+    H0: effect = null_value; H1: effect != null_value. Equivalence: the (1 - 2 alpha) interval
+    lies inside null_value +- margin.
+    """
+    z_equivalence = _z(1.0 - alpha)
+    z_worst = _z(1.0 - alpha / (2.0 * checks_in_family))
+    if standard_error > 0:
+        statistic = (estimate - null_value) / standard_error
+        pvalue = _two_sided_p(statistic)
+    else:
+        statistic = 0.0 if estimate == null_value else math.copysign(math.inf, estimate)
+        pvalue = 1.0 if estimate == null_value else 0.0
+    half_width = z_equivalence * standard_error
+    return Check(
+        name=name,
+        scope="between",
+        statistic=float(statistic),
+        pvalue=pvalue,
+        estimate=float(estimate),
+        interval=(float(estimate - half_width), float(estimate + half_width)),
+        margin=margin,
+        unit=unit,
+        min_detectable_effect=float((z_worst + _z(POWER)) * standard_error),
+        description=description,
+        null_value=null_value,
+        details={"standard_error": float(standard_error), "n": n},
+    )
+
+
+def _two_proportion_se(count_a: int, n_a: int, count_b: int, n_b: int) -> float:
+    """Return the Agresti-Caffo standard error of p_b - p_a (one pseudo-success and failure each).
+
+    The pseudo-counts keep the error positive when a side has no weight in the tail, as a
+    truncated side beyond its bound never has.
+    """
+    p_a = (count_a + 1.0) / (n_a + 2.0)
+    p_b = (count_b + 1.0) / (n_b + 2.0)
+    return math.sqrt(p_a * (1.0 - p_a) / (n_a + 2.0) + p_b * (1.0 - p_b) / (n_b + 2.0))
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Equivalence margins: the largest difference still called "the same".
+
+    A difference smaller than its margin is not worth reporting for weight initialisation: it
+    changes a layer's output scale by well under a percent and its tail by a fraction of a
+    percentage point. Every "same" verdict states the margins it used.
+    """
+
+    ks_distance: float = 0.01  # sup |F_left - F_right|, one percentage point of probability
+    mean: float = 0.01  # |mean difference| in units of the expected std
+    std_ratio: float = 0.01  # |std_right / std_left - 1|
+    skewness: float = 0.05
+    excess_kurtosis: float = 0.1  # a +-2 std truncation moves it by 0.63
+    tail_2sd: float = 0.002  # mass beyond 2 expected std: 4.55% normal, 3.46% truncated
+    tail_3sd: float = 0.0005  # mass beyond 3 expected std: 0.27% normal, 0 truncated
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return list(cls.__dataclass_fields__)
+
+
+def between_sides(
+    left: Sample,
+    right: Sample,
+    left_reference: Reference,
+    right_reference: Reference,
+    *,
+    alpha: float,
+    margins: Margins,
+) -> list[Check]:
+    """Run every check of left against right; they form one multiple-testing family."""
+    sigma = 0.5 * (left_reference.std + right_reference.std)
+    centre = 0.5 * (left_reference.mean + right_reference.mean)
+    bounded = [
+        (label, reference, other)
+        for label, reference, other in (
+            ("left", left_reference, right),
+            ("right", right_reference, left),
+        )
+        if reference.bound is not None
+    ]
+    family_size = 7 + len(bounded)
+    n = min(left.n, right.n)
+
+    checks = [_ks_two_sample(left, right, alpha, margins.ks_distance, family_size)]
+
+    checks.append(
+        _moment_check(
+            "mean",
+            "difference of means (right - left), in expected std",
+            (right.mean - left.mean) / sigma,
+            math.sqrt(left.mean_variance + right.mean_variance) / sigma,
+            margin=margins.mean,
+            alpha=alpha,
+            checks_in_family=family_size,
+            unit="expected std",
+            n=n,
+        )
+    )
+
+    # The ratio is tested on the log scale, where its estimate is close to normal.
+    log_ratio = math.log(right.std / left.std)
+    log_check = _moment_check(
+        "std_ratio",
+        "ratio of standard deviations (right / left)",
+        log_ratio,
+        math.sqrt(left.log_std_variance + right.log_std_variance),
+        margin=math.log1p(margins.std_ratio),
+        alpha=alpha,
+        checks_in_family=family_size,
+        unit="log ratio",
+        n=n,
+    )
+    checks.append(
+        log_check.with_decision(
+            details={**log_check.details, "ratio": right.std / left.std},
+        )
+    )
+
+    for name, attribute, variance, margin in (
+        ("skewness", "skewness", "skewness_variance", margins.skewness),
+        ("excess_kurtosis", "excess_kurtosis", "excess_kurtosis_variance", margins.excess_kurtosis),
+    ):
+        checks.append(
+            _moment_check(
+                name,
+                f"difference of {name.replace('_', ' ')} (right - left)",
+                getattr(right, attribute) - getattr(left, attribute),
+                math.sqrt(getattr(left, variance) + getattr(right, variance)),
+                margin=margin,
+                alpha=alpha,
+                checks_in_family=family_size,
+                unit="difference",
+                n=n,
+            )
+        )
+
+    for multiple, margin in ((2, margins.tail_2sd), (3, margins.tail_3sd)):
+        threshold = multiple * sigma
+        count_left = left.count_outside(centre, threshold)
+        count_right = right.count_outside(centre, threshold)
+        check = _moment_check(
+            f"tail_{multiple}sd",
+            f"difference of mass beyond {multiple} expected std (right - left)",
+            count_right / right.n - count_left / left.n,
+            _two_proportion_se(count_left, left.n, count_right, right.n),
+            margin=margin,
+            alpha=alpha,
+            checks_in_family=family_size,
+            unit="probability",
+            n=n,
+        )
+        checks.append(
+            check.with_decision(
+                details={
+                    **check.details,
+                    "threshold": threshold,
+                    "left_mass": count_left / left.n,
+                    "right_mass": count_right / right.n,
+                }
+            )
+        )
+
+    for label, reference, other in bounded:
+        checks.append(_bound_check(f"within_{label}_bound", other, reference, scope="between"))
+    return checks
+
+
+def _ks_two_sample(left: Sample, right: Sample, alpha: float, margin: float, family: int) -> Check:
+    """Two-sample Kolmogorov-Smirnov test, H0: both sides draw from one continuous distribution.
+
+    The equivalence bound on the true distance comes from the DKW inequality on each side, which
+    holds for any continuous distribution but is conservative: it needs about 300,000 weights a
+    side to place a 0.01 distance inside the bound at alpha = 1e-3.
+    """
+    result = stats.ks_2samp(left.sorted, right.sorted, method="asymp")
+    distance = float(result.statistic)
+    slack = dkw_half_width(left.n, alpha) + dkw_half_width(right.n, alpha)
+    scale = math.sqrt((left.n + right.n) / (left.n * right.n))
+    critical = float(stats.kstwobign.isf(alpha / family)) * scale
+    beta = 1.0 - POWER
+    detectable = critical + dkw_half_width(left.n, beta) + dkw_half_width(right.n, beta)
+    return Check(
+        name="ks_2samp",
+        scope="between",
+        statistic=distance,
+        pvalue=float(result.pvalue),
+        estimate=distance,
+        interval=(max(0.0, distance - slack), min(1.0, distance + slack)),
+        margin=margin,
+        unit="probability",
+        min_detectable_effect=float(detectable),
+        description="two-sample Kolmogorov-Smirnov distance",
+        details={"location": float(result.statistic_location), "critical_distance": critical},
+    )
+
+
+def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str) -> Check:
+    """Count weights beyond a reference's hard bound. H0: no mass beyond it; H1: some mass.
+
+    Under H0 a single weight beyond the bound is impossible, so any count is significant
+    (p = 0) and zero gives p = 1. With zero weights beyond the bound the upper 1 - alpha bound
+    on the mass is -ln(alpha) / n; the check cannot show equivalence on its own, since the
+    distribution checks bound any mass difference already.
+    """
+    half_width = reference.bound * (1.0 + BOUND_RELATIVE_TOLERANCE)
+    count = sample.count_outside(reference.mean, half_width)
+    return Check(
+        name=name,
+        scope=scope,
+        statistic=float(count),
+        pvalue=0.0 if count else 1.0,
+        estimate=count / sample.n,
+        interval=None,
+        margin=0.0,
+        unit="fraction of weights",
+        min_detectable_effect=None,
+        description=(
+            f"weights beyond the {reference.family} bound +-{reference.bound:.6g} "
+            f"around {reference.mean:g}"
+        ),
+        can_show_equivalence=False,
+        details={"count": count, "bound": reference.bound, "n": sample.n},
+    )
+
+
+def against_reference(sample: Sample, reference: Reference, *, alpha: float, scope: str) -> list[Check]:
+    """Run one side's checks against its own documented reference (one family per side)."""
+    result = stats.kstest(sample.sorted, reference.cdf, method="asymp")
+    distance = float(result.statistic)
+    slack = dkw_half_width(sample.n, 2.0 * alpha)
+    checks = [
+        Check(
+            name="reference_ks",
+            scope=scope,
+            statistic=distance,
+            pvalue=float(result.pvalue),
+            estimate=distance,
+            interval=(max(0.0, distance - slack), min(1.0, distance + slack)),
+            margin=None,
+            unit="probability",
+            min_detectable_effect=float(stats.kstwobign.isf(alpha) / math.sqrt(sample.n)),
+            description=f"one-sample Kolmogorov-Smirnov distance to the documented {reference.family}",
+            can_show_equivalence=False,
+        )
+    ]
+    if reference.bound is not None:
+        checks.append(_bound_check("reference_bound", sample, reference, scope=scope))
+    return checks

@@ -1,0 +1,237 @@
+"""Command line: ``init-harness compare``, ``run`` and ``list``.
+
+Exit codes: 0 when the comparisons ran, whatever their verdicts (a difference is a finding);
+2 for invalid input, reported in one line before anything is written; 1 for an unexpected
+failure of the harness itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness import __version__
+from harness.checks import Margins
+from harness.compare import evaluate
+from harness.decision import DEFAULT_ALPHA
+from harness.report import markdown_summary, write_atomically, write_verdict
+from harness.runner import DrawKey, DrawRunner
+from harness.specs import (
+    ComparisonSpec,
+    SpecError,
+    check_alpha,
+    check_positive,
+    check_seed,
+    parse_layer,
+    parse_side,
+    slug,
+)
+from harness.suite import PlannedComparison, apply_margins, load_suite
+
+logger = logging.getLogger(__name__)
+
+
+def run_comparisons(
+    planned: list[PlannedComparison], *, alpha: float, out: Path, title: str, jobs: int
+) -> list[dict]:
+    """Draw every side, evaluate every comparison, write verdicts and report.md under `out`."""
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    work_dir = Path(tempfile.mkdtemp(prefix="init-harness-"))
+    try:
+        runner = DrawRunner(work_dir, jobs=jobs)
+        keys = []
+        for item in planned:
+            spec = item.spec
+            pair = (
+                DrawKey(spec.left, spec.layer, spec.layers, spec.side_seed(0)),
+                DrawKey(spec.right, spec.layer, spec.layers, spec.side_seed(1)),
+            )
+            for key in pair:
+                runner.add(key)
+            keys.append(pair)
+
+        draw_started = time.perf_counter()
+        runner.run()
+        logger.info("drew all sides in %.1f s", time.perf_counter() - draw_started)
+
+        documents = []
+        for item, (left_key, right_key) in zip(planned, keys, strict=True):
+            clock = time.perf_counter()
+            left, right = runner.outcome(left_key), runner.outcome(right_key)
+            document = evaluate(item.spec, left, right, alpha=alpha, margins=item.margins)
+            draw_seconds = sum(o.metadata.get("draw_seconds", 0.0) for o in (left, right))
+            document["run"] = {
+                "seed": item.spec.seed,
+                "layers": item.spec.layers,
+                "alpha": alpha,
+                "started_at": started_at,
+                "duration_s": round(draw_seconds + time.perf_counter() - clock, 3),
+                "tool_version": __version__,
+                "command": _reproduce_command(item, alpha),
+            }
+            write_verdict(out, document)
+            documents.append(document)
+            print(f"{document['verdict']:>12}  {item.spec.name}", flush=True)
+
+        write_atomically(out / "report.md", markdown_summary(documents, title))
+        return documents
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _reproduce_command(item: PlannedComparison, alpha: float) -> str:
+    spec = item.spec
+    parts = [
+        "init-harness compare",
+        f"'{spec.left.text}'",
+        f"'{spec.right.text}'",
+        f"--layer '{spec.layer.text}'",
+        f"--layers {spec.layers}",
+        f"--seed {spec.seed}",
+        f"--name {spec.name}",
+    ]
+    if alpha != DEFAULT_ALPHA:
+        parts.append(f"--alpha {alpha:g}")
+    for name, value in item.margins.to_dict().items():
+        if value != getattr(Margins(), name):
+            parts.append(f"--margin {name}={value:g}")
+    return " ".join(parts)
+
+
+def _parse_margin_options(values: list[str]) -> dict[str, float]:
+    overrides = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        try:
+            overrides[name.strip()] = float(value) if sep else None
+        except ValueError:
+            raise SpecError(f"invalid --margin {text!r}; expected NAME=NUMBER") from None
+        if overrides[name.strip()] is None:
+            raise SpecError(f"invalid --margin {text!r}; expected NAME=NUMBER")
+    return overrides
+
+
+def _command_compare(arguments: argparse.Namespace) -> list[PlannedComparison]:
+    left, right = parse_side(arguments.left), parse_side(arguments.right)
+    layer = parse_layer(arguments.layer)
+    spec = ComparisonSpec(
+        name=slug(arguments.name or f"{left.text}-vs-{right.text}"),
+        left=left,
+        right=right,
+        layer=layer,
+        layers=check_positive("layers", arguments.layers),
+        seed=check_seed(arguments.seed),
+    )
+    margins = apply_margins(Margins(), _parse_margin_options(arguments.margin), "--margin")
+    return [PlannedComparison(spec, margins)]
+
+
+def _command_list() -> int:
+    from adapters import FRAMEWORKS, adapter_for, missing_packages
+    from harness.specs import LAYERS
+
+    print("sides:")
+    for framework in FRAMEWORKS:
+        adapter = adapter_for(framework)
+        for backend in adapter.backends:
+            if framework == "keras" and backend is None:
+                continue
+            label = framework if backend is None else f"{framework}/{backend}"
+            missing = missing_packages(framework, backend)
+            state = "available" if not missing else f"not installed: {', '.join(missing)}"
+            print(f"  {label:<18} {state}")
+        for name, info in adapter.initializers.items():
+            arguments = f"({', '.join(info.arguments)})" if info.arguments else ""
+            print(f"    {framework}:{name}{arguments}  {info.description}")
+    print("layers:")
+    for kind, sizes in LAYERS.items():
+        print(f"  {kind}({', '.join(f'{s}=N' for s in sizes)})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="init-harness",
+        description="Compare how two frameworks initialise the same layer, with statistical evidence.",
+    )
+    parser.add_argument("--version", action="version", version=f"init-harness {__version__}")
+    # Verbosity is accepted after the subcommand, where users type it.
+    logging_options = argparse.ArgumentParser(add_help=False)
+    verbosity = logging_options.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compare = commands.add_parser(
+        "compare", help="compare two sides on one layer", parents=[logging_options]
+    )
+    compare.add_argument("left", help="side, e.g. torch:kaiming_normal(mode=fan_in)")
+    compare.add_argument("right", help="side, e.g. keras/jax:he_normal")
+    compare.add_argument("--layer", required=True, help="layer, e.g. dense(in=16,out=16)")
+    compare.add_argument("--layers", type=int, default=100, help="layers drawn per side (default 100)")
+    compare.add_argument("--seed", type=int, default=0, help="comparison seed; side seeds derive from it")
+    compare.add_argument("--name", help="comparison name, used for the verdict file name")
+    compare.add_argument("--margin", action="append", default=[], metavar="NAME=VALUE",
+                         help=f"override an equivalence margin; names: {', '.join(Margins.names())}")
+    _add_common(compare)
+
+    run = commands.add_parser(
+        "run", help="run a suite file of comparisons", parents=[logging_options]
+    )
+    run.add_argument("suite", type=Path, help="suite TOML file, e.g. suites/default.toml")
+    run.add_argument("--out", type=Path, required=True, help="output folder for verdicts and report.md")
+    run.add_argument("--jobs", type=int, default=2, help="worker processes run at once (default 2)")
+
+    commands.add_parser(
+        "list",
+        help="print the sides, initializers and layers this install can run",
+        parents=[logging_options],
+    )
+    return parser
+
+
+def _add_common(subparser: argparse.ArgumentParser) -> None:
+    subparser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                           help=f"family-wise significance level (default {DEFAULT_ALPHA:g})")
+    subparser.add_argument("--out", type=Path, required=True, help="output folder for verdicts and report.md")
+    subparser.add_argument("--jobs", type=int, default=2, help="worker processes run at once (default 2)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    level = logging.WARNING
+    if arguments.verbose:
+        level = logging.INFO
+    elif arguments.quiet:
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+    try:
+        if arguments.command == "list":
+            return _command_list()
+        if arguments.command == "compare":
+            planned = _command_compare(arguments)
+            alpha = check_alpha(arguments.alpha)
+            title = planned[0].spec.name
+        else:
+            suite = load_suite(arguments.suite)
+            planned, alpha, title = suite.comparisons, suite.alpha, f"suite {suite.name}"
+        check_positive("jobs", arguments.jobs)
+        if arguments.out.exists() and not arguments.out.is_dir():
+            raise SpecError(f"output folder {arguments.out} exists and is not a folder")
+    except SpecError as error:
+        print(f"init-harness: error: {error}", file=sys.stderr)
+        return 2
+
+    run_comparisons(planned, alpha=alpha, out=arguments.out, title=title, jobs=arguments.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

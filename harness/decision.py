@@ -1,0 +1,162 @@
+"""The decision rule: one verdict, same / different / inconclusive, from all checks together.
+
+- **different**: some check rejects its H0 "no difference" under the Holm step-down correction
+  at family-wise level alpha, and its estimated effect lies beyond that check's equivalence
+  margin. A significant effect smaller than its margin is not called a difference.
+- **same**: every check that can show equivalence places its (1 - 2 alpha) confidence interval
+  inside its margin (two one-sided tests per check). Requiring all of them is an
+  intersection-union test, so "same" is wrong with probability at most alpha without any
+  multiplicity correction. Hard-bound checks can only refute sameness.
+- **inconclusive**: neither. The verdict then says how many weights per side would settle
+  each undecided check if its current estimate were the true effect (a plug-in estimate).
+
+Under H0 for every check, a "different" verdict occurs with probability at most alpha (the
+family-wise error rate Holm controls); with equal distributions and enough weights, "same" is
+reached with high probability, since each interval shrinks as 1 / sqrt(n).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import special
+
+from harness.checks import Check
+
+DEFAULT_ALPHA = 1e-3
+
+SAME = "same"
+DIFFERENT = "different"
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (SAME, DIFFERENT, INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    reasons: list[str]
+    checks: list[Check]
+    weights_needed: int | None
+
+
+def holm(checks: list[Check], alpha: float) -> list[Check]:
+    """Apply Holm's step-down procedure; return the checks with `threshold` and `passed` set.
+
+    The i-th smallest p-value (from 0) is compared with alpha / (k - i); once one is not
+    rejected, no larger one is. `passed` is True when the check's H0 is not rejected.
+    """
+    order = sorted(range(len(checks)), key=lambda i: checks[i].pvalue)
+    decided: dict[int, Check] = {}
+    still_rejecting = True
+    for rank, index in enumerate(order):
+        check = checks[index]
+        threshold = alpha / (len(checks) - rank)
+        rejected = still_rejecting and check.pvalue <= threshold
+        still_rejecting = rejected
+        decided[index] = check.with_decision(threshold=threshold, passed=not rejected)
+    return [decided[i] for i in range(len(checks))]
+
+
+def _outcome(check: Check) -> str:
+    if not check.passed and check.excess > check.margin:
+        return "different"
+    if not check.can_show_equivalence:
+        return "consistent"
+    low, high = check.interval
+    if check.null_value - check.margin < low and high < check.null_value + check.margin:
+        return "equivalent"
+    return "undecided"
+
+
+def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
+    """Estimate the weights per side that would settle an undecided check (plug-in)."""
+    n = check.details.get("n")
+    low, high = check.interval
+    if n is None:
+        return None
+    half_width = 0.5 * (high - low)
+    if check.name == "ks_2samp":
+        # The interval is one-sided upward; its width shrinks as 1 / sqrt(n).
+        half_width = high - check.estimate
+    if check.excess < check.margin:
+        room = check.margin - check.excess
+        factor = (half_width / room) ** 2
+    else:
+        # Beyond the margin but not significant: the estimate must clear the Holm threshold.
+        z_needed = float(special.ndtri(1.0 - alpha / (2.0 * family_size)))
+        standard_error = check.details.get("standard_error")
+        if standard_error is None:
+            standard_error = check.details["critical_distance"] / z_needed
+        factor = (z_needed * standard_error / check.excess) ** 2 if check.excess > 0 else math.inf
+    if not math.isfinite(factor):
+        return None
+    return max(n + 1, math.ceil(n * factor))
+
+
+def decide(checks: list[Check], alpha: float) -> Decision:
+    """Combine the between-sides checks of one comparison into a verdict with reasons."""
+    decided = [c.with_decision(outcome=_outcome(c)) for c in holm(checks, alpha)]
+
+    different = [c for c in decided if c.outcome == "different"]
+    undecided = [c for c in decided if c.outcome == "undecided"]
+
+    if different:
+        different.sort(key=lambda c: c.pvalue)
+        reasons = [_describe(c) for c in different]
+        return Decision(DIFFERENT, reasons, decided, None)
+
+    if not undecided:
+        equivalent = [c for c in decided if c.outcome == "equivalent"]
+        reasons = [
+            f"all {len(equivalent)} distribution checks lie within their margins "
+            f"at alpha={alpha:g}, and no weight crosses a hard bound"
+        ]
+        tightest = max(equivalent, key=lambda c: _margin_used(c))
+        reasons.append(f"closest to its margin: {_describe(tightest)}")
+        return Decision(SAME, reasons, decided, None)
+
+    needed = []
+    with_size = []
+    for check in undecided:
+        weights = _weights_needed(check, alpha, len(decided))
+        with_size.append(check.with_decision(weights_needed=weights))
+        if weights is not None:
+            needed.append(weights)
+    by_name = {c.name: c for c in with_size}
+    decided = [by_name.get(c.name, c) for c in decided]
+    weights_needed = max(needed) if needed else None
+    reasons = [
+        "no check shows a difference beyond its margin, but "
+        + ", ".join(c.name for c in undecided)
+        + " cannot yet place the difference inside its margin"
+    ]
+    if weights_needed is not None:
+        reasons.append(
+            f"about {weights_needed:,} weights per side would settle it "
+            "(plug-in estimate from this run's effects)"
+        )
+    reasons.extend(_describe(c) for c in with_size)
+    return Decision(INCONCLUSIVE, reasons, decided, weights_needed)
+
+
+def _margin_used(check: Check) -> float:
+    low, high = check.interval
+    farthest = max(abs(low - check.null_value), abs(high - check.null_value))
+    return farthest / check.margin if check.margin else math.inf
+
+
+def _describe(check: Check) -> str:
+    """Write one check's evidence as a sentence fragment for the verdict's reasons."""
+    if check.outcome == "different" and not check.can_show_equivalence:
+        count = check.details["count"]
+        return (
+            f"{check.name}: {count} of {check.details['n']:,} weights lie beyond the bound "
+            f"+-{check.details['bound']:.6g} (none can under H0)"
+        )
+    parts = [f"{check.name}: estimate {check.estimate:.4g} {check.unit}"]
+    if check.interval is not None:
+        parts.append(f"interval [{check.interval[0]:.4g}, {check.interval[1]:.4g}]")
+    parts.append(f"margin {check.margin:g}")
+    parts.append(f"p={check.pvalue:.3g} vs threshold {check.threshold:.3g}")
+    return ", ".join(parts)
