@@ -29,18 +29,28 @@ packages = {
 
 _VARIANCE_SCALING = ("scale", "mode", "distribution")
 initializers = {
-    "he_normal": InitializerInfo("keras.initializers.HeNormal", (), "truncated normal, std sqrt(2/fan_in)"),
-    "he_uniform": InitializerInfo("keras.initializers.HeUniform", (), "uniform, bound sqrt(6/fan_in)"),
+    "he_normal": InitializerInfo(
+        "keras.initializers.HeNormal", (), "truncated normal, std sqrt(2/fan_in)"
+    ),
+    "he_uniform": InitializerInfo(
+        "keras.initializers.HeUniform", (), "uniform, bound sqrt(6/fan_in)"
+    ),
     "glorot_normal": InitializerInfo(
         "keras.initializers.GlorotNormal", (), "truncated normal, std sqrt(2/(fan_in+fan_out))"
     ),
     "glorot_uniform": InitializerInfo(
         "keras.initializers.GlorotUniform", (), "uniform, bound sqrt(6/(fan_in+fan_out))"
     ),
-    "lecun_normal": InitializerInfo("keras.initializers.LecunNormal", (), "truncated normal, std sqrt(1/fan_in)"),
-    "lecun_uniform": InitializerInfo("keras.initializers.LecunUniform", (), "uniform, bound sqrt(3/fan_in)"),
+    "lecun_normal": InitializerInfo(
+        "keras.initializers.LecunNormal", (), "truncated normal, std sqrt(1/fan_in)"
+    ),
+    "lecun_uniform": InitializerInfo(
+        "keras.initializers.LecunUniform", (), "uniform, bound sqrt(3/fan_in)"
+    ),
     "variance_scaling": InitializerInfo(
-        "keras.initializers.VarianceScaling", _VARIANCE_SCALING, "the general variance-scaling rule"
+        "keras.initializers.VarianceScaling",
+        _VARIANCE_SCALING,
+        "the general variance-scaling rule",
     ),
     "random_normal": InitializerInfo("keras.initializers.RandomNormal", ("mean", "stddev")),
     "truncated_normal": InitializerInfo(
@@ -90,9 +100,9 @@ def _with_seed_generator(keras: Any, initializer: Any, seed: int) -> Any:
 
 def _reference(initializer: Any, fan_in: int, fan_out: int) -> dict[str, Any]:
     """Return the distribution Keras documents for this initializer instance."""
-    from harness.references import Normal, TruncatedNormal, Uniform
-
     from keras import initializers as keras_initializers
+
+    from harness.references import Normal, TruncatedNormal, Uniform
 
     if isinstance(initializer, keras_initializers.VarianceScaling):
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}

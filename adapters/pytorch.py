@@ -20,7 +20,9 @@ packages = {None: ("torch",)}
 
 initializers = {
     "kaiming_normal": InitializerInfo(
-        "torch.nn.init.kaiming_normal_", ("a", "mode", "nonlinearity"), "normal, std gain/sqrt(fan)"
+        "torch.nn.init.kaiming_normal_",
+        ("a", "mode", "nonlinearity"),
+        "normal, std gain/sqrt(fan)",
     ),
     "kaiming_uniform": InitializerInfo(
         "torch.nn.init.kaiming_uniform_",
@@ -47,8 +49,18 @@ initializers = {
 choices = {
     "mode": ("fan_in", "fan_out"),
     "nonlinearity": (
-        "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-        "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "selu",
     ),
 }
 

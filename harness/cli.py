@@ -158,7 +158,9 @@ def _command_list() -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="init-harness",
-        description="Compare how two frameworks initialise the same layer, with statistical evidence.",
+        description=(
+            "Compare how two frameworks initialise the same layer, with statistical evidence."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"init-harness {__version__}")
     # Verbosity is accepted after the subcommand, where users type it.
@@ -174,19 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("left", help="side, e.g. torch:kaiming_normal(mode=fan_in)")
     compare.add_argument("right", help="side, e.g. keras/jax:he_normal")
     compare.add_argument("--layer", required=True, help="layer, e.g. dense(in=16,out=16)")
-    compare.add_argument("--layers", type=int, default=100, help="layers drawn per side (default 100)")
-    compare.add_argument("--seed", type=int, default=0, help="comparison seed; side seeds derive from it")
+    compare.add_argument(
+        "--layers", type=int, default=100, help="layers drawn per side (default 100)"
+    )
+    compare.add_argument(
+        "--seed", type=int, default=0, help="comparison seed; side seeds derive from it"
+    )
     compare.add_argument("--name", help="comparison name, used for the verdict file name")
-    compare.add_argument("--margin", action="append", default=[], metavar="NAME=VALUE",
-                         help=f"override an equivalence margin; names: {', '.join(Margins.names())}")
+    compare.add_argument(
+        "--margin",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"override an equivalence margin; names: {', '.join(Margins.names())}",
+    )
     _add_common(compare)
 
     run = commands.add_parser(
         "run", help="run a suite file of comparisons", parents=[logging_options]
     )
     run.add_argument("suite", type=Path, help="suite TOML file, e.g. suites/default.toml")
-    run.add_argument("--out", type=Path, required=True, help="output folder for verdicts and report.md")
-    run.add_argument("--jobs", type=int, default=2, help="worker processes run at once (default 2)")
+    run.add_argument(
+        "--out", type=Path, required=True, help="output folder for verdicts and report.md"
+    )
+    run.add_argument(
+        "--jobs", type=int, default=2, help="worker processes run at once (default 2)"
+    )
 
     commands.add_parser(
         "list",
@@ -197,10 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_common(subparser: argparse.ArgumentParser) -> None:
-    subparser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                           help=f"family-wise significance level (default {DEFAULT_ALPHA:g})")
-    subparser.add_argument("--out", type=Path, required=True, help="output folder for verdicts and report.md")
-    subparser.add_argument("--jobs", type=int, default=2, help="worker processes run at once (default 2)")
+    subparser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"family-wise significance level (default {DEFAULT_ALPHA:g})",
+    )
+    subparser.add_argument(
+        "--out", type=Path, required=True, help="output folder for verdicts and report.md"
+    )
+    subparser.add_argument(
+        "--jobs", type=int, default=2, help="worker processes run at once (default 2)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

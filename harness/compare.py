@@ -52,7 +52,9 @@ def evaluate(
     }
     if left.status != "ok" or right.status != "ok":
         reasons = [
-            f"{side['spec']} {side['status']}: {side['reason']}" for side in sides if side["status"] != "ok"
+            f"{side['spec']} {side['status']}: {side['reason']}"
+            for side in sides
+            if side["status"] != "ok"
         ]
         return {**document, "verdict": SKIPPED, "reasons": reasons, "checks": [], "sides": sides}
 
@@ -122,4 +124,3 @@ def _fit_with_comparison(fit: dict[str, Any], reference) -> dict[str, Any]:
     supported = fit["supported"]
     fit["contradicts_reference"] = supported is not None and supported != reference.family
     return fit
-

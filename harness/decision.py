@@ -7,8 +7,8 @@
   inside its margin (two one-sided tests per check). Requiring all of them is an
   intersection-union test, so "same" is wrong with probability at most alpha without any
   multiplicity correction. Hard-bound checks can only refute sameness.
-- **inconclusive**: neither. The verdict then says how many weights per side would settle
-  each undecided check if its current estimate were the true effect (a plug-in estimate).
+- **inconclusive**: neither. The verdict then says about how many weights per side would settle
+  every undecided check (see `_weights_needed` for the planning assumptions).
 
 Under H0 for every check, a "different" verdict occurs with probability at most alpha (the
 family-wise error rate Holm controls); with equal distributions and enough weights, "same" is
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from harness.checks import Check
+from harness.checks import POWER, Check
 
 DEFAULT_ALPHA = 1e-3
 
@@ -70,20 +70,28 @@ def _outcome(check: Check) -> str:
 
 
 def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
-    """Estimate the weights per side that would settle an undecided check (plug-in)."""
+    """Estimate the weights per side that would settle an undecided check.
+
+    Inside its margin, the check is planned as an equivalence test under no true difference: the
+    interval half width must fall below the margin, with power `POWER` against the estimate's
+    own noise. Beyond its margin but not significant, the current estimate is taken as the true
+    effect (a plug-in estimate) and must clear the worst-case Holm threshold.
+    """
     n = check.details.get("n")
-    low, high = check.interval
-    if n is None:
+    if n is None or check.interval is None:
         return None
-    half_width = 0.5 * (high - low)
+    low, high = check.interval
+    z_interval = float(special.ndtri(1.0 - alpha))
+    z_power = float(special.ndtri(1.0 - (1.0 - POWER) / 2.0))
     if check.name == "ks_2samp":
-        # The interval is one-sided upward; its width shrinks as 1 / sqrt(n).
-        half_width = high - check.estimate
-    if check.excess < check.margin:
-        room = check.margin - check.excess
-        factor = (half_width / room) ** 2
+        # The upper bound is the observed distance plus the DKW slack; under no difference both
+        # shrink as 1 / sqrt(n).
+        width = high
     else:
-        # Beyond the margin but not significant: the estimate must clear the Holm threshold.
+        width = 0.5 * (high - low) * (z_interval + z_power) / z_interval
+    if check.excess < check.margin:
+        factor = (width / check.margin) ** 2
+    else:
         z_needed = float(special.ndtri(1.0 - alpha / (2.0 * family_size)))
         standard_error = check.details.get("standard_error")
         if standard_error is None:
@@ -133,8 +141,8 @@ def decide(checks: list[Check], alpha: float) -> Decision:
     ]
     if weights_needed is not None:
         reasons.append(
-            f"about {weights_needed:,} weights per side would settle it "
-            "(plug-in estimate from this run's effects)"
+            f"about {weights_needed:,} weights per side would settle it (a planning estimate: "
+            "no true difference for checks inside their margin, this run's effect otherwise)"
         )
     reasons.extend(_describe(c) for c in with_size)
     return Decision(INCONCLUSIVE, reasons, decided, weights_needed)

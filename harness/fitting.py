@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from scipy import optimize, special, stats
 
 from harness.references import Normal, Reference, TruncatedNormal, Uniform
@@ -47,7 +46,9 @@ class FamilyFit:
         }
 
 
-def _truncated_log_likelihood(scale: float, n: int, sum_squares: float, half_width: float) -> float:
+def _truncated_log_likelihood(
+    scale: float, n: int, sum_squares: float, half_width: float
+) -> float:
     mass = special.erf(half_width / (scale * math.sqrt(2.0)))
     if mass <= 0.0:
         return -math.inf
@@ -74,8 +75,8 @@ def _fit_families(sample: Sample) -> list[tuple[Reference, float, int]]:
     # The truncated normal's likelihood in log-scale is smooth and unimodal on this bracket: from
     # well below the sample std up to a scale so wide that the fit is a uniform.
     result = optimize.minimize_scalar(
-        lambda log_scale: -_truncated_log_likelihood(
-            math.exp(log_scale), n, sum_squares, half_width
+        lambda log_scale: (
+            -_truncated_log_likelihood(math.exp(log_scale), n, sum_squares, half_width)
         ),
         bounds=(math.log(sample.std * 0.2), math.log(half_width * 100.0)),
         method="bounded",
@@ -121,5 +122,3 @@ def fit(sample: Sample, alpha: float) -> dict[str, Any]:
         "supported": supported[0]["family"] if supported else None,
         "families": ranked,
     }
-
-

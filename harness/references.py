@@ -122,7 +122,9 @@ class TruncatedNormal:
             return 0.0
         b = self.bound_in_scale
         t = threshold / self.scale
-        return float(2.0 * (special.ndtr(b) - special.ndtr(t)) / (special.ndtr(b) - special.ndtr(-b)))
+        return float(
+            2.0 * (special.ndtr(b) - special.ndtr(t)) / (special.ndtr(b) - special.ndtr(-b))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,7 +196,9 @@ def reference_from_dict(data: dict[str, Any]) -> Reference:
         return Normal(mean, float(data["std"]))
     if family == "truncated_normal":
         half_width = float(data["high"]) - mean
-        return TruncatedNormal(mean, float(data["scale"]), half_width, data.get("variance_corrected"))
+        return TruncatedNormal(
+            mean, float(data["scale"]), half_width, data.get("variance_corrected")
+        )
     if family == "uniform":
         return Uniform(mean, float(data["high"]) - mean)
     raise ValueError(

@@ -15,7 +15,9 @@ from typing import Any
 
 def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)
@@ -76,7 +78,8 @@ def markdown_summary(documents: list[dict[str, Any]], title: str) -> str:
     first = documents[0]
     lines += [
         "",
-        f"alpha = {first['alpha']:g} (family-wise, Holm step-down across each comparison's checks).",
+        f"alpha = {first['alpha']:g}, family-wise, with the Holm step-down correction "
+        "across each comparison's checks.",
         "Verdict files: one JSON per comparison beside this report.",
         "",
     ]

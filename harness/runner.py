@@ -83,7 +83,7 @@ class DrawRunner:
 
     def run(self) -> None:
         by_runtime: dict[tuple, list[tuple[str, DrawKey]]] = {}
-        for index, (identity, key) in enumerate(self._keys.items()):
+        for index, key in enumerate(self._keys.values()):
             by_runtime.setdefault(key.side.runtime, []).append((f"draw{index}", key))
 
         runnable = []
@@ -98,7 +98,7 @@ class DrawRunner:
                 runnable.append((runtime, requests))
 
         with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-            for runtime, results in pool.map(lambda item: self._run_worker(*item), runnable):
+            for results in pool.map(lambda item: self._run_worker(*item), runnable):
                 self.outcomes.update(results)
 
     def outcome(self, key: DrawKey) -> DrawOutcome:
@@ -106,7 +106,9 @@ class DrawRunner:
 
     def _run_worker(self, runtime: tuple, requests: list[tuple[str, DrawKey]]):
         framework, backend = runtime
-        folder = Path(tempfile.mkdtemp(prefix=f"{framework}-{backend or 'default'}-", dir=self.work_dir))
+        folder = Path(
+            tempfile.mkdtemp(prefix=f"{framework}-{backend or 'default'}-", dir=self.work_dir)
+        )
         job = {
             "framework": framework,
             "backend": backend,
@@ -136,10 +138,17 @@ class DrawRunner:
         )
         result_file = folder / "result.json"
         if completed.returncode != 0 or not result_file.exists():
-            tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
-            reason = f"worker for {_runtime_label(runtime)} failed (exit {completed.returncode}): {tail[0]}"
+            tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or [
+                "no output"
+            ]
+            reason = (
+                f"worker for {_runtime_label(runtime)} failed "
+                f"(exit {completed.returncode}): {tail[0]}"
+            )
             logger.error("%s", reason)
-            return runtime, {key.identity: DrawOutcome("error", {"reason": reason}) for _, key in requests}
+            return runtime, {
+                key.identity: DrawOutcome("error", {"reason": reason}) for _, key in requests
+            }
 
         results = json.loads(result_file.read_text())
         outcomes = {}
@@ -147,7 +156,7 @@ class DrawRunner:
             entry = results[request_id]
             path = folder / f"{request_id}.npy" if entry["status"] == "ok" else None
             outcomes[key.identity] = DrawOutcome(entry["status"], entry, path)
-        return runtime, outcomes
+        return outcomes
 
 
 def _runtime_label(runtime: Iterable) -> str:

@@ -80,7 +80,7 @@ class Sample:
         return Summary(self.mean, self.std, self.skewness, self.excess_kurtosis, self.max_abs)
 
     def _influence_variance(self, coefficients: list[float]) -> float:
-        """Return Var(estimator) from its influence function, a polynomial in z (low order first)."""
+        """Return the variance of an estimator whose influence function is a polynomial in z."""
         squared = poly.polymul(coefficients, coefficients)
         return float(np.dot(squared, self.standard_moments[: len(squared)]) / self.n)
 

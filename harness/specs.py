@@ -56,7 +56,9 @@ def _parse_call(text: str, what: str) -> tuple[str, dict[str, Any]]:
             key, sep, value = item.partition("=")
             key = key.strip()
             if not sep or not key or not value.strip():
-                raise SpecError(f"invalid argument {item.strip()!r} in {what} {text!r}; expected key=value")
+                raise SpecError(
+                    f"invalid argument {item.strip()!r} in {what} {text!r}; expected key=value"
+                )
             if key in arguments:
                 raise SpecError(f"argument {key!r} given twice in {what} {text!r}")
             arguments[key] = _parse_value(value)
@@ -89,14 +91,19 @@ def parse_layer(text: str) -> LayerSpec:
     unknown = sorted(set(arguments) - set(expected))
     if unknown:
         raise SpecError(
-            f"unknown argument {unknown[0]!r} for layer {kind}; valid arguments: {', '.join(expected)}"
+            f"unknown argument {unknown[0]!r} for layer {kind}; "
+            f"valid arguments: {', '.join(expected)}"
         )
     missing = [name for name in expected if name not in arguments]
     if missing:
-        raise SpecError(f"layer {text!r} is missing {', '.join(missing)}; {kind} needs {', '.join(expected)}")
+        raise SpecError(
+            f"layer {text!r} is missing {', '.join(missing)}; {kind} needs {', '.join(expected)}"
+        )
     for name, value in arguments.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SpecError(f"invalid {name}={value!r} in layer {text!r}; expected a positive integer")
+            raise SpecError(
+                f"invalid {name}={value!r} in layer {text!r}; expected a positive integer"
+            )
     return LayerSpec(kind, arguments, text.strip())
 
 
@@ -122,18 +129,24 @@ def parse_side(text: str) -> SideSpec:
     head, sep, call = text.partition(":")
     if not sep:
         raise SpecError(
-            f"invalid side {text!r}; expected FRAMEWORK[/BACKEND]:INITIALIZER, e.g. torch:kaiming_normal"
+            f"invalid side {text!r}; "
+            "expected FRAMEWORK[/BACKEND]:INITIALIZER, e.g. torch:kaiming_normal"
         )
     framework, _, backend_text = head.strip().partition("/")
     if framework not in FRAMEWORKS:
         raise SpecError(
-            f"unknown framework {framework!r} in side {text!r}; valid choices: {', '.join(FRAMEWORKS)}"
+            f"unknown framework {framework!r} in side {text!r}; "
+            f"valid choices: {', '.join(FRAMEWORKS)}"
         )
     adapter = adapter_for(framework)
     backend = backend_text or None
     if backend not in adapter.backends:
-        valid = ", ".join(b for b in adapter.backends if b) or "none (this framework has no backends)"
-        raise SpecError(f"unknown backend {backend!r} for {framework} in side {text!r}; valid choices: {valid}")
+        valid = (
+            ", ".join(b for b in adapter.backends if b) or "none (this framework has no backends)"
+        )
+        raise SpecError(
+            f"unknown backend {backend!r} for {framework} in side {text!r}; valid choices: {valid}"
+        )
     if framework == "keras" and backend is None:
         backend = adapter.DEFAULT_BACKEND
 
@@ -142,17 +155,21 @@ def parse_side(text: str) -> SideSpec:
     if name not in adapter.initializers:
         raise SpecError(
             f"unknown initializer {name!r} for {framework}; valid choices: "
-            f"{', '.join(sorted(adapter.initializers))} (aliases: {', '.join(sorted(adapter.aliases))})"
+            f"{', '.join(sorted(adapter.initializers))} "
+            f"(aliases: {', '.join(sorted(adapter.aliases))})"
         )
     allowed = adapter.initializers[name].arguments
     for key, value in arguments.items():
         if key not in allowed:
             valid = ", ".join(allowed) if allowed else "none"
-            raise SpecError(f"unknown argument {key!r} for {framework}:{name}; valid arguments: {valid}")
+            raise SpecError(
+                f"unknown argument {key!r} for {framework}:{name}; valid arguments: {valid}"
+            )
         valid_values = adapter.choices.get(key)
         if valid_values is not None and value not in valid_values:
             raise SpecError(
-                f"invalid {key}={value!r} for {framework}:{name}; valid choices: {', '.join(valid_values)}"
+                f"invalid {key}={value!r} for {framework}:{name}; "
+                f"valid choices: {', '.join(valid_values)}"
             )
     return SideSpec(text.strip(), framework, backend, name, arguments)
 

@@ -1,18 +1,18 @@
 """Suites: a TOML file of comparisons sharing a seed, an alpha and margins.
 
-    [suite]
-    name = "default"
-    seed = 20261204          # each comparison may override it
-    alpha = 0.001
-    margins = { std_ratio = 0.02 }   # optional overrides of the default margins
+[suite]
+name = "default"
+seed = 20261204          # each comparison may override it
+alpha = 0.001
+margins = { std_ratio = 0.02 }   # optional overrides of the default margins
 
-    [[comparisons]]
-    name = "he-normal-dense16"
-    left = "torch:kaiming_normal"
-    right = "keras:he_normal"
-    layer = "dense(in=16,out=16)"
-    layers = 100
-    margins = { ks_distance = 0.02 } # optional, for this comparison only
+[[comparisons]]
+name = "he-normal-dense16"
+left = "torch:kaiming_normal"
+right = "keras:he_normal"
+layer = "dense(in=16,out=16)"
+layers = 100
+margins = { ks_distance = 0.02 } # optional, for this comparison only
 """
 
 from __future__ import annotations
@@ -61,9 +61,13 @@ def apply_margins(base: Margins, overrides: Any, where: str) -> Margins:
         raise SpecError(f"invalid margins in {where}; expected a table of name = value")
     for name, value in overrides.items():
         if name not in Margins.names():
-            raise SpecError(f"unknown margin {name!r} in {where}; valid choices: {', '.join(Margins.names())}")
+            raise SpecError(
+                f"unknown margin {name!r} in {where}; valid choices: {', '.join(Margins.names())}"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise SpecError(f"invalid margin {name}={value!r} in {where}; expected a positive number")
+            raise SpecError(
+                f"invalid margin {name}={value!r} in {where}; expected a positive number"
+            )
     return replace(base, **{k: float(v) for k, v in overrides.items()})
 
 
@@ -117,5 +121,7 @@ def load_suite(path: Path) -> Suite:
             layers=check_positive("layers", entry["layers"]),
             seed=check_seed(entry.get("seed", seed)),
         )
-        planned.append(PlannedComparison(spec, apply_margins(suite_margins, entry.get("margins"), where)))
+        planned.append(
+            PlannedComparison(spec, apply_margins(suite_margins, entry.get("margins"), where))
+        )
     return Suite(str(header.get("name", path.stem)), alpha, planned)
