@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from adapters.base import CANONICAL_LAYOUT
 from harness import checks, decision, fitting
+from harness.layers import layer_checks
 from harness.references import reference_from_dict
 from harness.runner import DrawOutcome
 from harness.samples import Sample
@@ -13,6 +15,14 @@ from harness.specs import ComparisonSpec
 
 SCHEMA_VERSION = 1
 SKIPPED = "skipped"
+
+INDEPENDENCE_CHECKS = ("layer_repeats", "layer_correlation")
+SPREAD_CHECKS = (
+    "layer_mean_spread",
+    "layer_std_spread",
+    "position_mean_spread",
+    "position_std_spread",
+)
 
 
 def _side_document(spec, seed: int, outcome: DrawOutcome) -> dict[str, Any]:
@@ -66,8 +76,11 @@ def evaluate(
         sample = Sample(weights)
         reference = reference_from_dict(outcome.metadata["reference"])
         own = decision.holm(
-            checks.against_reference(sample, reference, alpha=alpha, scope=scope), alpha
+            checks.against_reference(sample, reference, alpha=alpha, scope=scope)
+            + layer_checks(weights, scope=scope),
+            alpha,
         )
+        passed = {c.name: c.passed for c in own}
         violations = next((c for c in own if c.name == "reference_bound"), None)
         side.update(
             {
@@ -84,7 +97,11 @@ def evaluate(
                 "summary": sample.summary().to_dict(),
                 "bound_violations": int(violations.statistic) if violations else None,
                 "reference": outcome.metadata["reference"],
-                "conforms_to_reference": all(c.passed for c in own),
+                "conforms_to_reference": all(
+                    passed.get(name, True) for name in ("reference_ks", "reference_bound")
+                ),
+                "layers_independent": all(passed.get(name, True) for name in INDEPENDENCE_CHECKS),
+                "layers_homogeneous": all(passed.get(name, True) for name in SPREAD_CHECKS),
                 "fit": _fit_with_comparison(fitting.fit(sample, alpha), reference),
             }
         )
@@ -96,22 +113,44 @@ def evaluate(
     between = checks.between_sides(*samples, *references, alpha=alpha, margins=margins)
     decided = decision.decide(between, alpha)
 
+    verdict = decided.verdict
     reasons = list(decided.reasons)
+    dependent = [side["spec"] for side in sides if not side["layers_independent"]]
+    if dependent and verdict == decision.SAME:
+        # Pooled standard errors assume independent layers; repeated layers overstate the sample.
+        verdict = decision.INCONCLUSIVE
+        reasons.insert(0, "the checks agree, but repeated or correlated layers void their errors")
     for side in sides:
+        if not side["layers_independent"]:
+            reasons.append(
+                f"note: {side['spec']} draws repeated or correlated layers "
+                "(see its layer_repeats / layer_correlation checks); the initializer may reuse "
+                "its seed"
+            )
+        if not side["layers_homogeneous"]:
+            reasons.append(
+                f"note: {side['spec']} draws layers or element positions that differ in mean or "
+                "spread beyond sampling noise (see its *_spread checks)"
+            )
         if not side["conforms_to_reference"]:
             reasons.append(
                 f"note: {side['spec']} deviates from its documented {side['reference']['family']} "
                 "reference (see its reference_ks / reference_bound checks)"
             )
         if side["fit"]["contradicts_reference"]:
+            fitted = next(
+                f["parameters"]
+                for f in side["fit"]["families"]
+                if f["family"] == side["fit"]["supported"]
+            )
             reasons.append(
-                f"note: the weights of {side['spec']} support a {side['fit']['supported']}, "
-                f"but the framework documents a {side['reference']['family']}"
+                f"note: the weights of {side['spec']} support a {_family_label(fitted)}, "
+                f"but the framework documents a {_family_label(side['reference'])}"
             )
 
     return {
         **document,
-        "verdict": decided.verdict,
+        "verdict": verdict,
         "reasons": reasons,
         "weights_needed_per_side": decided.weights_needed,
         "checks": [c.to_dict() for c in decided.checks] + [c.to_dict() for c in side_checks],
@@ -119,8 +158,40 @@ def evaluate(
     }
 
 
+def _family_label(parameters: dict[str, Any]) -> str:
+    corrected = parameters.get("variance_corrected")
+    if parameters["family"] != "truncated_normal" or corrected is None:
+        return parameters["family"]
+    return f"{'variance-corrected' if corrected else 'uncorrected'} truncated_normal"
+
+
 def _fit_with_comparison(fit: dict[str, Any], reference) -> dict[str, Any]:
-    """Add whether the supported family is the one the framework documents."""
+    """Add whether the supported family is the one the framework documents.
+
+    For a truncated fit, also judge whether the draw was variance-corrected: a corrected draw's
+    std matches the nominal std of the initializer's formula, an uncorrected draw's raw scale
+    does. The nominal std is the reference's std, or its raw scale when the reference itself is
+    documented as uncorrected.
+    """
     supported = fit["supported"]
     fit["contradicts_reference"] = supported is not None and supported != reference.family
+    truncated = next(f for f in fit["families"] if f["family"] == "truncated_normal")
+    parameters = truncated["parameters"]
+    nominal = (
+        reference.scale
+        if getattr(reference, "variance_corrected", None) is False
+        else reference.std
+    )
+    corrected = abs(math.log(parameters["std"] / nominal)) < abs(
+        math.log(parameters["scale"] / nominal)
+    )
+    parameters["variance_corrected"] = corrected
+    parameters["bound_in_nominal_std"] = (parameters["high"] - parameters["mean"]) / nominal
+    if (
+        supported == "truncated_normal"
+        and reference.family == "truncated_normal"
+        and reference.variance_corrected is not None
+        and corrected != reference.variance_corrected
+    ):
+        fit["contradicts_reference"] = True
     return fit

@@ -5,7 +5,8 @@ the uniform's half width (the largest |w - mean|, widened by 1/n to undo the ext
 the truncated normal's bound (the same extreme) and then its raw scale, the only free parameter
 left. Families are ranked by BIC. A family is rejected when a Kolmogorov-Smirnov test against
 its fit has p < alpha, or when its BIC is worse than the best by more than 10 (very strong
-evidence on the Kass-Raftery scale). With estimated parameters the KS p-values are
+evidence on the Kass-Raftery scale). The supported family is the simplest one not rejected, the
+best BIC breaking ties. With estimated parameters the KS p-values are
 conservative (too large), so a rejection by KS is never spurious because of the fit.
 """
 
@@ -37,6 +38,7 @@ class FamilyFit:
         return {
             "family": self.family,
             "parameters": self.reference.to_dict(),
+            "parameters_count": self.parameters,
             "log_likelihood": self.log_likelihood,
             "bic": self.bic,
             "delta_bic": self.bic - best_bic,
@@ -117,7 +119,13 @@ def fit(sample: Sample, alpha: float) -> dict[str, Any]:
             rejected_by.append(f"bic worse than the best by {family_fit.bic - best_bic:.1f}")
         ranked.append(family_fit.to_dict(best_bic, rejected_by))
 
-    supported = [f for f in ranked if not f["rejected_by"]]
+    # Parsimony: the family with the fewest parameters among those not rejected, then the best
+    # BIC. A truncated fit puts its bound at the sample extreme, which gains some likelihood on
+    # any short-tailed sample; preferring the simpler family keeps normal draws "normal".
+    supported = sorted(
+        (f for f in ranked if not f["rejected_by"]),
+        key=lambda f: (f["parameters_count"], f["bic"]),
+    )
     return {
         "supported": supported[0]["family"] if supported else None,
         "families": ranked,
