@@ -59,6 +59,9 @@ initializers = {
         "normal cut at 2 stddev, no variance correction",
     ),
     "random_uniform": InitializerInfo("keras.initializers.RandomUniform", ("minval", "maxval")),
+    "orthogonal": InitializerInfo(
+        "keras.initializers.Orthogonal", ("gain",), "(semi-)orthogonal matrix, times gain"
+    ),
     "default": InitializerInfo("the layer's default kernel_initializer"),
 }
 
@@ -98,11 +101,11 @@ def _with_seed_generator(keras: Any, initializer: Any, seed: int) -> Any:
     return type(initializer).from_config(config)
 
 
-def _reference(initializer: Any, fan_in: int, fan_out: int) -> dict[str, Any]:
+def _reference(initializer: Any, fan_in: int, fan_out: int, shape: tuple) -> dict[str, Any]:
     """Return the distribution Keras documents for this initializer instance."""
     from keras import initializers as keras_initializers
 
-    from harness.references import Normal, TruncatedNormal, Uniform
+    from harness.references import Normal, Orthogonal, TruncatedNormal, Uniform
 
     if isinstance(initializer, keras_initializers.VarianceScaling):
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
@@ -115,6 +118,10 @@ def _reference(initializer: Any, fan_in: int, fan_out: int) -> dict[str, Any]:
             reference = Normal(0.0, std)
         else:
             reference = Uniform.with_std(std)
+    elif isinstance(initializer, keras_initializers.Orthogonal):
+        # Keras flattens the kernel to (prod(shape[:-1]), shape[-1]); rows and columns are
+        # reported in the canonical orientation (out, in * kernel), the transpose.
+        reference = Orthogonal(float(initializer.gain), shape[-1], math.prod(shape[:-1]))
     elif isinstance(initializer, keras_initializers.TruncatedNormal):
         reference = TruncatedNormal.uncorrected_at(initializer.stddev, 2.0, initializer.mean)
     elif isinstance(initializer, keras_initializers.RandomNormal):
@@ -169,7 +176,7 @@ def draw(request: DrawRequest) -> Draw:
         weights=weights,
         fan_in=int(fan_in),
         fan_out=int(fan_out),
-        reference=_reference(initializer, int(fan_in), int(fan_out)),
+        reference=_reference(initializer, int(fan_in), int(fan_out), shape),
         native_shape=shape,
         layer_class=f"keras.layers.{type(layer).__name__}",
         initializer_call=call,

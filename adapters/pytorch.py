@@ -42,6 +42,9 @@ initializers = {
         ("mean", "std", "a", "b"),
         "normal(mean, std) cut at the absolute bounds a and b, no variance correction",
     ),
+    "orthogonal": InitializerInfo(
+        "torch.nn.init.orthogonal_", ("gain",), "(semi-)orthogonal matrix of out rows, times gain"
+    ),
     "default": InitializerInfo("reset_parameters", (), "the layer's own reset_parameters"),
 }
 
@@ -80,6 +83,7 @@ _DEFAULTS = {
     "normal": {"mean": 0.0, "std": 1.0},
     "uniform": {"a": 0.0, "b": 1.0},
     "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
+    "orthogonal": {"gain": 1.0},
 }
 
 
@@ -91,9 +95,11 @@ def _build_layer(torch: Any, kind: str, arguments: dict[str, int]) -> Any:
     raise ValueError(f"layer {kind!r} has no PyTorch counterpart in this adapter")
 
 
-def _reference(torch: Any, name: str, options: dict[str, Any], fan_in: int, fan_out: int):
+def _reference(
+    torch: Any, name: str, options: dict[str, Any], fan_in: int, fan_out: int, shape: tuple
+):
     """Return the distribution PyTorch documents for `name` as a reference dict."""
-    from harness.references import Normal, TruncatedNormal, Uniform
+    from harness.references import Normal, Orthogonal, TruncatedNormal, Uniform
 
     if name == "default":
         # Linear and Conv reset_parameters call kaiming_uniform_ with a=sqrt(5) on fan_in,
@@ -113,6 +119,10 @@ def _reference(torch: Any, name: str, options: dict[str, Any], fan_in: int, fan_
     elif name == "uniform":
         low, high = float(options["a"]), float(options["b"])
         reference = Uniform(0.5 * (low + high), 0.5 * (high - low))
+    elif name == "orthogonal":
+        # orthogonal_ flattens the weight to (size(0), numel / size(0)).
+        rows = shape[0]
+        reference = Orthogonal(float(options["gain"]), rows, math.prod(shape) // rows)
     elif name == "trunc_normal":
         reference = TruncatedNormal.absolute(
             float(options["std"]), float(options["a"]), float(options["b"]), float(options["mean"])
@@ -156,7 +166,7 @@ def draw(request: DrawRequest) -> Draw:
         weights=weights,
         fan_in=int(fan_in),
         fan_out=int(fan_out),
-        reference=_reference(torch, name, options, fan_in, fan_out),
+        reference=_reference(torch, name, options, fan_in, fan_out, tuple(weight.shape)),
         native_shape=tuple(weight.shape),
         layer_class=f"torch.nn.{type(layer).__name__}",
         initializer_call=call,

@@ -112,7 +112,7 @@ def _two_sided_p(z_score: float) -> float:
     return float(2.0 * special.ndtr(-abs(z_score)))
 
 
-def _moment_check(
+def z_test_check(
     name: str,
     description: str,
     estimate: float,
@@ -217,7 +217,7 @@ def between_sides(
     checks = [_ks_two_sample(left, right, alpha, margins.ks_distance, family_size)]
 
     checks.append(
-        _moment_check(
+        z_test_check(
             "mean",
             "difference of means (right - left), in expected std",
             (right.mean - left.mean) / sigma,
@@ -232,7 +232,7 @@ def between_sides(
 
     # The ratio is tested on the log scale, where its estimate is close to normal.
     log_ratio = math.log(right.std / left.std)
-    log_check = _moment_check(
+    log_check = z_test_check(
         "std_ratio",
         "ratio of standard deviations (right / left)",
         log_ratio,
@@ -259,7 +259,7 @@ def between_sides(
         ),
     ):
         checks.append(
-            _moment_check(
+            z_test_check(
                 name,
                 f"difference of {name.replace('_', ' ')} (right - left)",
                 getattr(right, attribute) - getattr(left, attribute),
@@ -276,7 +276,7 @@ def between_sides(
         threshold = multiple * sigma
         count_left = left.count_outside(centre, threshold)
         count_right = right.count_outside(centre, threshold)
-        check = _moment_check(
+        check = z_test_check(
             f"tail_{multiple}sd",
             f"difference of mass beyond {multiple} expected std (right - left)",
             count_right / right.n - count_left / left.n,

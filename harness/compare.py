@@ -12,10 +12,12 @@ from harness.references import reference_from_dict
 from harness.runner import DrawOutcome
 from harness.samples import Sample
 from harness.specs import ComparisonSpec
+from harness.structure import against_orthogonal, between_structured
 
 SCHEMA_VERSION = 1
 SKIPPED = "skipped"
 
+REFERENCE_CHECKS = ("reference_ks", "reference_bound", "orthogonality_error")
 INDEPENDENCE_CHECKS = ("layer_repeats", "layer_correlation")
 SPREAD_CHECKS = (
     "layer_mean_spread",
@@ -68,49 +70,39 @@ def evaluate(
         ]
         return {**document, "verdict": SKIPPED, "reasons": reasons, "checks": [], "sides": sides}
 
-    samples = []
-    references = []
+    weights = [left.load(), right.load()]
+    references = [reference_from_dict(o.metadata["reference"]) for o in (left, right)]
+    # Orthogonal layers are not element-wise independent: they get structural checks only.
+    structured = any(r.family == "orthogonal" for r in references)
+
     side_checks = []
-    for side, outcome, scope in ((sides[0], left, "left"), (sides[1], right, "right")):
-        weights = outcome.load()
-        sample = Sample(weights)
-        reference = reference_from_dict(outcome.metadata["reference"])
+    samples = []
+    for index, (side, outcome, scope) in enumerate(
+        ((sides[0], left, "left"), (sides[1], right, "right"))
+    ):
+        sample = Sample(weights[index])
         own = decision.holm(
-            checks.against_reference(sample, reference, alpha=alpha, scope=scope)
-            + layer_checks(weights, scope=scope),
+            _own_checks(weights[index], sample, references[index], alpha, scope),
             alpha,
         )
-        passed = {c.name: c.passed for c in own}
-        violations = next((c for c in own if c.name == "reference_bound"), None)
-        side.update(
-            {
-                "versions": outcome.metadata["versions"],
-                "layer_class": outcome.metadata["layer_class"],
-                "initializer_call": outcome.metadata["initializer_call"],
-                "native_shape": outcome.metadata["native_shape"],
-                "canonical_shape": outcome.metadata["canonical_shape"],
-                "n_weights": sample.n,
-                "n_layers": int(weights.shape[0]),
-                "fan_in": outcome.metadata["fan_in"],
-                "fan_out": outcome.metadata["fan_out"],
-                "expected_std": reference.std,
-                "summary": sample.summary().to_dict(),
-                "bound_violations": int(violations.statistic) if violations else None,
-                "reference": outcome.metadata["reference"],
-                "conforms_to_reference": all(
-                    passed.get(name, True) for name in ("reference_ks", "reference_bound")
-                ),
-                "layers_independent": all(passed.get(name, True) for name in INDEPENDENCE_CHECKS),
-                "layers_homogeneous": all(passed.get(name, True) for name in SPREAD_CHECKS),
-                "fit": _fit_with_comparison(fitting.fit(sample, alpha), reference),
+        side.update(_side_findings(outcome, weights[index], sample, references[index], own))
+        side["fit"] = (
+            _fit_with_comparison(fitting.fit(sample, alpha), references[index])
+            if references[index].family != "orthogonal"
+            else {
+                "supported": None,
+                "families": [],
+                "contradicts_reference": False,
+                "skipped": "element-wise families do not describe an orthogonal matrix",
             }
         )
         samples.append(sample)
-        references.append(reference)
         side_checks.extend(own)
-        del weights
 
-    between = checks.between_sides(*samples, *references, alpha=alpha, margins=margins)
+    if structured:
+        between = between_structured(*weights, *references, alpha=alpha, margins=margins)
+    else:
+        between = checks.between_sides(*samples, *references, alpha=alpha, margins=margins)
     decided = decision.decide(between, alpha)
 
     verdict = decided.verdict
@@ -155,6 +147,43 @@ def evaluate(
         "weights_needed_per_side": decided.weights_needed,
         "checks": [c.to_dict() for c in decided.checks] + [c.to_dict() for c in side_checks],
         "sides": sides,
+    }
+
+
+def _own_checks(weights, sample, reference, alpha, scope) -> list[checks.Check]:
+    """Return one side's checks against its reference and of its layers as samples."""
+    if reference.family == "orthogonal":
+        own = against_orthogonal(weights, reference, scope=scope)
+    else:
+        own = checks.against_reference(sample, reference, alpha=alpha, scope=scope)
+    found = layer_checks(weights, scope=scope)
+    if reference.family == "orthogonal":
+        # Elements of one orthogonal matrix are dependent: only the layer-to-layer checks apply.
+        found = [c for c in found if c.name in INDEPENDENCE_CHECKS]
+    return own + found
+
+
+def _side_findings(outcome, weights, sample, reference, own) -> dict[str, Any]:
+    """Return the fields a verdict file reports for one side that ran."""
+    passed = {c.name: c.passed for c in own}
+    violations = next((c for c in own if c.name == "reference_bound"), None)
+    return {
+        "versions": outcome.metadata["versions"],
+        "layer_class": outcome.metadata["layer_class"],
+        "initializer_call": outcome.metadata["initializer_call"],
+        "native_shape": outcome.metadata["native_shape"],
+        "canonical_shape": outcome.metadata["canonical_shape"],
+        "n_weights": sample.n,
+        "n_layers": int(weights.shape[0]),
+        "fan_in": outcome.metadata["fan_in"],
+        "fan_out": outcome.metadata["fan_out"],
+        "expected_std": reference.std,
+        "summary": sample.summary().to_dict(),
+        "bound_violations": int(violations.statistic) if violations else None,
+        "reference": outcome.metadata["reference"],
+        "conforms_to_reference": all(passed.get(name, True) for name in REFERENCE_CHECKS),
+        "layers_independent": all(passed.get(name, True) for name in INDEPENDENCE_CHECKS),
+        "layers_homogeneous": all(passed.get(name, True) for name in SPREAD_CHECKS),
     }
 
 

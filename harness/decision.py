@@ -118,7 +118,8 @@ def decide(checks: list[Check], alpha: float) -> Decision:
         equivalent = [c for c in decided if c.outcome == "equivalent"]
         reasons = [
             f"all {len(equivalent)} distribution checks lie within their margins "
-            f"at alpha={alpha:g}, and no weight crosses a hard bound"
+            f"at alpha={alpha:g}, and no refute-only check (hard bound, structure, "
+            "one element per layer) found a difference"
         ]
         tightest = max(equivalent, key=lambda c: _margin_used(c))
         reasons.append(f"closest to its margin: {_describe(tightest)}")
@@ -156,11 +157,15 @@ def _margin_used(check: Check) -> float:
 
 def _describe(check: Check) -> str:
     """Write one check's evidence as a sentence fragment for the verdict's reasons."""
-    if check.outcome == "different" and not check.can_show_equivalence:
-        count = check.details["count"]
+    if "count" in check.details:
         return (
-            f"{check.name}: {count} of {check.details['n']:,} weights lie beyond the bound "
-            f"+-{check.details['bound']:.6g} (none can under H0)"
+            f"{check.name}: {check.details['count']} of {check.details['n']:,} weights lie "
+            f"beyond the bound +-{check.details['bound']:.6g} (none can under H0)"
+        )
+    if check.name == "orthogonality_match":
+        return (
+            f"{check.name}: one side is orthogonal and the other is not (largest |G/gain^2 - I|: "
+            f"left {check.details['left_error']:.3g}, right {check.details['right_error']:.3g})"
         )
     parts = [f"{check.name}: estimate {check.estimate:.4g} {check.unit}"]
     if check.interval is not None:

@@ -51,6 +51,10 @@ class Normal:
         """Return P(|w - mean| > threshold)."""
         return float(2.0 * special.ndtr(-threshold / self.std))
 
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `size` values with numpy, for simulations and tests."""
+        return rng.normal(self.mean, self.std, size)
+
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "mean": self.mean, "std": self.std}
 
@@ -126,6 +130,16 @@ class TruncatedNormal:
             2.0 * (special.ndtr(b) - special.ndtr(t)) / (special.ndtr(b) - special.ndtr(-b))
         )
 
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw by rejection from the raw normal, which is fast for bounds of a std or more."""
+        b = self.bound_in_scale
+        acceptance = float(special.ndtr(b) - special.ndtr(-b))
+        kept = np.empty(0)
+        while kept.size < size:
+            batch = rng.standard_normal(int((size - kept.size) / acceptance * 1.05) + 64)
+            kept = np.concatenate([kept, batch[np.abs(batch) <= b]])
+        return self.mean + self.scale * kept[:size]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
@@ -174,6 +188,9 @@ class Uniform:
     def tail_mass(self, threshold: float) -> float:
         return float(max(0.0, 1.0 - threshold / self.half_width))
 
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(self.mean - self.half_width, self.mean + self.half_width, size)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
@@ -185,7 +202,57 @@ class Uniform:
         }
 
 
-Reference = Normal | TruncatedNormal | Uniform
+@dataclass(frozen=True)
+class Orthogonal:
+    """A (rows x cols) matrix with orthonormal rows or columns, times `gain`, Haar distributed.
+
+    Not element-wise independent: every row (rows <= cols) or column has norm `gain`, so
+    element-wise tests of independent draws do not apply. Each element on its own follows the
+    marginal of one coordinate of a uniform point on the sphere of radius `gain` in
+    d = max(rows, cols) dimensions: (w / gain)^2 ~ Beta(1/2, (d - 1) / 2).
+    """
+
+    gain: float
+    rows: int
+    cols: int
+    mean: float = 0.0
+    family: str = "orthogonal"
+
+    @property
+    def dimension(self) -> int:
+        return max(self.rows, self.cols)
+
+    @property
+    def std(self) -> float:
+        return self.gain / math.sqrt(self.dimension)
+
+    @property
+    def bound(self) -> float | None:
+        # |w| <= gain always holds, but it is a property of the structure, not a tail bound.
+        return None
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        u = np.asarray(x, dtype=np.float64) / self.gain
+        inside = special.betainc(0.5, 0.5 * (self.dimension - 1), np.minimum(u * u, 1.0))
+        return 0.5 + 0.5 * np.sign(u) * inside
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `size` single elements, each from its own Haar matrix (independent values)."""
+        directions = rng.standard_normal((size, self.dimension))
+        return self.gain * directions[:, 0] / np.linalg.norm(directions, axis=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "mean": self.mean,
+            "std": self.std,
+            "gain": self.gain,
+            "rows": self.rows,
+            "cols": self.cols,
+        }
+
+
+Reference = Normal | TruncatedNormal | Uniform | Orthogonal
 
 
 def reference_from_dict(data: dict[str, Any]) -> Reference:
@@ -201,6 +268,9 @@ def reference_from_dict(data: dict[str, Any]) -> Reference:
         )
     if family == "uniform":
         return Uniform(mean, float(data["high"]) - mean)
+    if family == "orthogonal":
+        return Orthogonal(float(data["gain"]), int(data["rows"]), int(data["cols"]))
     raise ValueError(
-        f"unknown reference family {family!r}; expected one of: normal, truncated_normal, uniform"
+        f"unknown reference family {family!r}; "
+        "expected one of: normal, truncated_normal, uniform, orthogonal"
     )

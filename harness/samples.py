@@ -79,10 +79,9 @@ class Sample:
     def summary(self) -> Summary:
         return Summary(self.mean, self.std, self.skewness, self.excess_kurtosis, self.max_abs)
 
-    def _influence_variance(self, coefficients: list[float]) -> float:
-        """Return the variance of an estimator whose influence function is a polynomial in z."""
-        squared = poly.polymul(coefficients, coefficients)
-        return float(np.dot(squared, self.standard_moments[: len(squared)]) / self.n)
+    @cached_property
+    def _per_weight(self) -> dict[str, float]:
+        return per_weight_variances(self.standard_moments)
 
     @cached_property
     def mean_variance(self) -> float:
@@ -90,21 +89,15 @@ class Sample:
 
     @cached_property
     def log_std_variance(self) -> float:
-        # log std = 0.5 log m2, whose influence function is (z^2 - 1) / 2.
-        return self._influence_variance([-0.5, 0.0, 0.5])
+        return self._per_weight["log_std"] / self.n
 
     @cached_property
     def skewness_variance(self) -> float:
-        # g1 = m3 / m2^1.5: IF = z^3 - 1.5 g1 z^2 - 3 z + 0.5 g1.
-        g1 = self.skewness
-        return self._influence_variance([0.5 * g1, -3.0, -1.5 * g1, 1.0])
+        return self._per_weight["skewness"] / self.n
 
     @cached_property
     def excess_kurtosis_variance(self) -> float:
-        # g2 = m4 / m2^2 - 3: IF = z^4 - 4 g1 z - 2 b2 z^2 + b2, where b2 = E[z^4].
-        g1 = self.skewness
-        b2 = float(self.standard_moments[4])
-        return self._influence_variance([b2, -4.0 * g1, -2.0 * b2, 0.0, 1.0])
+        return self._per_weight["excess_kurtosis"] / self.n
 
     def count_outside(self, centre: float, half_width: float) -> int:
         """Count weights w with |w - centre| > half_width."""
@@ -114,6 +107,29 @@ class Sample:
 
     def fraction_outside(self, centre: float, half_width: float) -> float:
         return self.count_outside(centre, half_width) / self.n
+
+
+def per_weight_variances(standard_moments: np.ndarray) -> dict[str, float]:
+    """Return n times the asymptotic variance of log std, skewness and excess kurtosis.
+
+    `standard_moments` holds E[z^k], k = 0..8, of the standardized distribution. Each variance
+    is E[IF(z)^2] for the estimator's influence function IF, a polynomial in z.
+    """
+
+    def variance(coefficients: list[float]) -> float:
+        squared = poly.polymul(coefficients, coefficients)
+        return float(np.dot(squared, standard_moments[: len(squared)]))
+
+    g1 = float(standard_moments[3])
+    b2 = float(standard_moments[4])
+    return {
+        # log std = 0.5 log m2: IF = (z^2 - 1) / 2.
+        "log_std": variance([-0.5, 0.0, 0.5]),
+        # g1 = m3 / m2^1.5: IF = z^3 - 1.5 g1 z^2 - 3 z + 0.5 g1.
+        "skewness": variance([0.5 * g1, -3.0, -1.5 * g1, 1.0]),
+        # g2 = m4 / m2^2 - 3: IF = z^4 - 2 b2 z^2 - 4 g1 z + b2, where b2 = E[z^4].
+        "excess_kurtosis": variance([b2, -4.0 * g1, -2.0 * b2, 0.0, 1.0]),
+    }
 
 
 def dkw_half_width(n: int, alpha: float) -> float:

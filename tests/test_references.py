@@ -184,8 +184,8 @@ def test_round_trip_keeps_variance_corrected(reference):
 
 
 def test_reference_from_dict_rejects_unknown_family():
-    with pytest.raises(ValueError, match="unknown reference family 'orthogonal'"):
-        reference_from_dict({"family": "orthogonal", "std": 1.0})
+    with pytest.raises(ValueError, match="unknown reference family 'cauchy'"):
+        reference_from_dict({"family": "cauchy", "std": 1.0})
 
 
 def test_absolute_truncation_bounds():
