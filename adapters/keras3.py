@@ -71,6 +71,9 @@ choices = {
     "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform"),
 }
 
+# Arguments that must be numbers.
+numeric = ("scale", "mean", "stddev", "minval", "maxval", "gain")
+
 aliases = {
     "kaiming_normal": "he_normal",
     "kaiming_uniform": "he_uniform",

@@ -67,6 +67,9 @@ choices = {
     ),
 }
 
+# Arguments that must be numbers.
+numeric = ("a", "b", "gain", "mean", "std")
+
 # Names from the other frameworks' vocabulary that mean the same call here.
 aliases = {
     "he_normal": "kaiming_normal",

@@ -342,7 +342,8 @@ def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str)
     Under H0 a single weight beyond the bound is impossible, so any count is significant
     (p = 0) and zero gives p = 1. With zero weights beyond the bound the upper 1 - alpha bound
     on the mass is -ln(alpha) / n; the check cannot show equivalence on its own, since the
-    distribution checks bound any mass difference already.
+    distribution checks bound any mass difference already. The smallest detectable effect is
+    the mass beyond the bound that yields at least one weight there with probability `POWER`.
     """
     half_width = reference.bound * (1.0 + BOUND_RELATIVE_TOLERANCE)
     count = sample.count_outside(reference.mean, half_width)
@@ -355,7 +356,7 @@ def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str)
         interval=None,
         margin=0.0,
         unit="fraction of weights",
-        min_detectable_effect=None,
+        min_detectable_effect=-math.log1p(-POWER) / sample.n,
         description=(
             f"weights beyond the {reference.family} bound +-{reference.bound:.6g} "
             f"around {reference.mean:g}"

@@ -63,6 +63,9 @@ def evaluate(
         "margins": margins.to_dict(),
     }
     if left.status != "ok" or right.status != "ok":
+        for side, outcome in zip(sides, (left, right), strict=True):
+            if outcome.status == "ok":
+                side.update(_draw_metadata(outcome))
         reasons = [
             f"{side['spec']} {side['status']}: {side['reason']}"
             for side in sides
@@ -163,24 +166,32 @@ def _own_checks(weights, sample, reference, alpha, scope) -> list[checks.Check]:
     return own + found
 
 
-def _side_findings(outcome, weights, sample, reference, own) -> dict[str, Any]:
-    """Return the fields a verdict file reports for one side that ran."""
-    passed = {c.name: c.passed for c in own}
-    violations = next((c for c in own if c.name == "reference_bound"), None)
+def _draw_metadata(outcome: DrawOutcome) -> dict[str, Any]:
+    """Return what the framework reported about a draw: versions, shapes, fans, reference."""
+    reference = reference_from_dict(outcome.metadata["reference"])
     return {
         "versions": outcome.metadata["versions"],
         "layer_class": outcome.metadata["layer_class"],
         "initializer_call": outcome.metadata["initializer_call"],
         "native_shape": outcome.metadata["native_shape"],
         "canonical_shape": outcome.metadata["canonical_shape"],
-        "n_weights": sample.n,
-        "n_layers": int(weights.shape[0]),
         "fan_in": outcome.metadata["fan_in"],
         "fan_out": outcome.metadata["fan_out"],
         "expected_std": reference.std,
+        "reference": outcome.metadata["reference"],
+    }
+
+
+def _side_findings(outcome, weights, sample, reference, own) -> dict[str, Any]:
+    """Return the fields a verdict file reports for one side that ran."""
+    passed = {c.name: c.passed for c in own}
+    violations = next((c for c in own if c.name == "reference_bound"), None)
+    return {
+        **_draw_metadata(outcome),
+        "n_weights": sample.n,
+        "n_layers": int(weights.shape[0]),
         "summary": sample.summary().to_dict(),
         "bound_violations": int(violations.statistic) if violations else None,
-        "reference": outcome.metadata["reference"],
         "conforms_to_reference": all(passed.get(name, True) for name in REFERENCE_CHECKS),
         "layers_independent": all(passed.get(name, True) for name in INDEPENDENCE_CHECKS),
         "layers_homogeneous": all(passed.get(name, True) for name in SPREAD_CHECKS),

@@ -49,6 +49,8 @@ def _deciding_checks(document: dict[str, Any]) -> str:
 def _side_cell(side: dict[str, Any]) -> str:
     if side["status"] != "ok":
         return f"`{side['spec']}` ({side['status']})"
+    if "summary" not in side:
+        return f"`{side['spec']}` fan_in={side['fan_in']} fan_out={side['fan_out']}, not compared"
     return (
         f"`{side['spec']}` fan_in={side['fan_in']} fan_out={side['fan_out']}, "
         f"std {side['summary']['std']:.4g} (expected {side['expected_std']:.4g}), "

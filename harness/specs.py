@@ -165,6 +165,10 @@ def parse_side(text: str) -> SideSpec:
             raise SpecError(
                 f"unknown argument {key!r} for {framework}:{name}; valid arguments: {valid}"
             )
+        if key in adapter.numeric and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise SpecError(f"invalid {key}={value!r} for {framework}:{name}; expected a number")
         valid_values = adapter.choices.get(key)
         if valid_values is not None and value not in valid_values:
             raise SpecError(

@@ -90,10 +90,13 @@ def load_suite(path: Path) -> Suite:
     header = data.get("suite", {})
     if not isinstance(header, dict):
         raise SpecError(f"invalid [suite] in {path}; expected a table")
-    _unknown_keys(header, _SUITE_KEYS, f"[suite] of {path}")
-    seed = check_seed(header.get("seed", 0))
-    alpha = check_alpha(header.get("alpha", DEFAULT_ALPHA))
-    suite_margins = apply_margins(Margins(), header.get("margins"), f"[suite] of {path}")
+    try:
+        _unknown_keys(header, _SUITE_KEYS, "the table")
+        seed = check_seed(header.get("seed", 0))
+        alpha = check_alpha(header.get("alpha", DEFAULT_ALPHA))
+        suite_margins = apply_margins(Margins(), header.get("margins"), "margins")
+    except SpecError as error:
+        raise SpecError(f"[suite] of {path}: {error}") from None
 
     entries = data.get("comparisons")
     if not isinstance(entries, list) or not entries:
@@ -103,25 +106,33 @@ def load_suite(path: Path) -> Suite:
     names = set()
     for index, entry in enumerate(entries, start=1):
         where = f"comparison {index} of {path}"
-        _unknown_keys(entry, _COMPARISON_KEYS, where)
-        missing = [key for key in _REQUIRED if key not in entry]
-        if missing:
-            raise SpecError(f"{where} is missing {', '.join(missing)}")
-        left, right = parse_side(str(entry["left"])), parse_side(str(entry["right"]))
-        layer = parse_layer(str(entry["layer"]))
-        name = slug(str(entry.get("name", f"{left.text}-vs-{right.text}-{layer.text}")))
-        if name in names:
-            raise SpecError(f"duplicate comparison name {name!r} in {path}")
-        names.add(name)
-        spec = ComparisonSpec(
-            name=name,
-            left=left,
-            right=right,
-            layer=layer,
-            layers=check_positive("layers", entry["layers"]),
-            seed=check_seed(entry.get("seed", seed)),
-        )
-        planned.append(
-            PlannedComparison(spec, apply_margins(suite_margins, entry.get("margins"), where))
-        )
+        if not isinstance(entry, dict):
+            raise SpecError(f"invalid {where}: expected a [[comparisons]] table, got {entry!r}")
+        try:
+            planned.append(_plan(entry, seed, suite_margins, names))
+        except SpecError as error:
+            raise SpecError(f"{where}: {error}") from None
     return Suite(str(header.get("name", path.stem)), alpha, planned)
+
+
+def _plan(entry: dict, seed: int, margins: Margins, names: set) -> PlannedComparison:
+    """Validate one [[comparisons]] table; `names` collects names to reject duplicates."""
+    _unknown_keys(entry, _COMPARISON_KEYS, "the table")
+    missing = [key for key in _REQUIRED if key not in entry]
+    if missing:
+        raise SpecError(f"missing {', '.join(missing)}")
+    left, right = parse_side(str(entry["left"])), parse_side(str(entry["right"]))
+    layer = parse_layer(str(entry["layer"]))
+    name = slug(str(entry.get("name", f"{left.text}-vs-{right.text}-{layer.text}")))
+    if name in names:
+        raise SpecError(f"duplicate comparison name {name!r}")
+    names.add(name)
+    spec = ComparisonSpec(
+        name=name,
+        left=left,
+        right=right,
+        layer=layer,
+        layers=check_positive("layers", entry["layers"]),
+        seed=check_seed(entry.get("seed", seed)),
+    )
+    return PlannedComparison(spec, apply_margins(margins, entry.get("margins"), "margins"))
