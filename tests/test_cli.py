@@ -412,3 +412,35 @@ def test_controls_same_for_ten_seeds(tmp_path):
     for path in verdicts:
         document = json.loads(path.read_text())
         assert document["verdict"] == "same", f"{path.stem}: {document['reasons']}"
+
+
+@pytest.mark.frameworks
+def test_small_run_is_inconclusive_with_size(tmp_path):
+    # Ten 16 x 16 layers (2,560 weights a side) of one initializer cannot show equivalence.
+    out = tmp_path / "out"
+    arguments = _compare_arguments("torch:kaiming_normal", "torch:kaiming_normal")
+    exit_code = cli.main([*arguments, "--seed", "11", "--name", "small", "--out", str(out)])
+
+    document = json.loads((out / "small.json").read_text())
+    assert exit_code == 0
+    assert document["verdict"] == "inconclusive"
+    assert document["weights_needed_per_side"] > 2560
+    assert any("weights per side would settle it" in reason for reason in document["reasons"])
+
+
+@pytest.mark.frameworks
+def test_orthogonal_sides_use_structural_checks(tmp_path):
+    out = tmp_path / "out"
+    arguments = _compare_arguments(
+        "torch:orthogonal", "keras/jax:orthogonal", "dense(in=32,out=16)", "50"
+    )
+    exit_code = cli.main([*arguments, "--seed", "3", "--name", "orthogonal", "--out", str(out)])
+
+    document = json.loads((out / "orthogonal.json").read_text())
+    names = {check["name"] for check in document["checks"] if check["scope"] == "between"}
+    assert exit_code == 0
+    assert names == {"orthogonality_match", "gain_ratio", "element_ks"}
+    assert document["verdict"] == "same"
+    for side in document["sides"]:
+        assert side["reference"]["family"] == "orthogonal"
+        assert side["conforms_to_reference"]
