@@ -18,6 +18,7 @@ __all__ = ["Adapter", "Draw", "DrawRequest", "InitializerInfo", "adapter_for", "
 FRAMEWORKS = {
     "torch": "adapters.pytorch",
     "keras": "adapters.keras3",
+    "jax": "adapters.flax_nnx",
 }
 
 

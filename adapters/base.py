@@ -38,6 +38,8 @@ class DrawRequest:
     layers: int
     seed: int
     backend: str | None = None
+    tensor: str = "kernel"
+    dtype: str = "float32"
 
 
 @dataclass
@@ -75,9 +77,16 @@ class Adapter(Protocol):
     # Distribution names that must be importable, per backend, for the side to run.
     packages: Mapping[str | None, tuple[str, ...]]
     initializers: Mapping[str, InitializerInfo]
-    aliases: Mapping[str, str]
+    # Arguments whose values are a fixed set, and arguments that must be numbers; both are
+    # checked before any worker starts.
+    choices: Mapping[str, tuple[str, ...]]
+    numeric: tuple[str, ...]
 
     def draw(self, request: DrawRequest) -> Draw: ...
+
+
+class NoCounterpartError(LookupError):
+    """The framework has no layer, tensor or dtype that matches the request."""
 
 
 class RepeatedDrawError(RuntimeError):

@@ -74,15 +74,6 @@ choices = {
 # Arguments that must be numbers.
 numeric = ("scale", "mean", "stddev", "minval", "maxval", "gain")
 
-aliases = {
-    "kaiming_normal": "he_normal",
-    "kaiming_uniform": "he_uniform",
-    "xavier_normal": "glorot_normal",
-    "xavier_uniform": "glorot_uniform",
-    "normal": "random_normal",
-    "uniform": "random_uniform",
-}
-
 
 def _build_layer(keras: Any, kind: str, arguments: dict[str, int], initializer: Any) -> Any:
     options = {} if initializer is None else {"kernel_initializer": initializer}

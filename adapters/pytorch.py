@@ -70,14 +70,6 @@ choices = {
 # Arguments that must be numbers.
 numeric = ("a", "b", "gain", "mean", "std")
 
-# Names from the other frameworks' vocabulary that mean the same call here.
-aliases = {
-    "he_normal": "kaiming_normal",
-    "he_uniform": "kaiming_uniform",
-    "glorot_normal": "xavier_normal",
-    "glorot_uniform": "xavier_uniform",
-}
-
 _DEFAULTS = {
     "kaiming_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
     "kaiming_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},

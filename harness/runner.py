@@ -46,8 +46,10 @@ class DrawKey:
             self.side.backend,
             self.side.initializer,
             tuple(sorted(self.side.arguments.items())),
+            self.side.dtype,
             self.layer.kind,
             tuple(sorted(self.layer.arguments.items())),
+            self.layer.tensor,
             self.layers,
             self.seed,
         )
@@ -88,6 +90,14 @@ class DrawRunner:
 
         runnable = []
         for runtime, requests in by_runtime.items():
+            unavailable = [(i, k) for i, k in requests if k.side.unavailable]
+            for _, key in unavailable:
+                self.outcomes[key.identity] = DrawOutcome(
+                    "skipped", {"reason": key.side.unavailable}
+                )
+            requests = [(i, k) for i, k in requests if not k.side.unavailable]
+            if not requests:
+                continue
             missing = missing_packages(*runtime)
             if missing:
                 reason = f"not installed: {', '.join(missing)}"
@@ -119,6 +129,8 @@ class DrawRunner:
                     "arguments": key.side.arguments,
                     "layer": key.layer.kind,
                     "layer_arguments": key.layer.arguments,
+                    "tensor": key.layer.tensor,
+                    "dtype": key.side.dtype,
                     "layers": key.layers,
                     "seed": key.seed,
                 }

@@ -1,9 +1,10 @@
 """Side and layer specifications: parsing and validation before anything runs.
 
-A side is ``FRAMEWORK[/BACKEND]:INITIALIZER[(key=value,...)]``, for example
-``torch:kaiming_normal(mode=fan_out,nonlinearity=relu)`` or ``keras/jax:he_normal``. A layer is
-``KIND(key=value,...)``, for example ``dense(in=16,out=16)``. Every error is a `SpecError` whose
-one-line message names the bad value and the valid choices.
+A side is ``FRAMEWORK[/BACKEND]:INITIALIZER[(key=value,...)][@DTYPE]``, for example
+``torch:kaiming_normal(mode=fan_out,nonlinearity=relu)``, ``keras/jax:he_normal`` or
+``torch:kaiming_normal@bfloat16``. A layer is ``KIND(key=value,...)[.TENSOR]``, for example
+``dense(in=16,out=16)`` (its kernel) or ``lstm(in=8,hidden=16).recurrent_kernel``. Every error is
+a `SpecError` whose one-line message names the bad value and the valid choices.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from typing import Any
 import numpy as np
 
 from adapters import FRAMEWORKS, adapter_for
+from adapters.catalogue import (
+    DEFAULT_DTYPE,
+    DTYPES,
+    INITIALIZER_NAMES,
+    LAYERS,
+    check_arguments,
+    resolve_initializer,
+    tensor_size,
+)
 
-# Layer kind -> its required size arguments, each a positive integer.
-LAYERS = {
-    "dense": ("in", "out"),
-    "conv2d": ("in", "out", "kernel"),
-}
-
+# ``KIND(...)`` with an optional ``.TENSOR`` suffix; a tensor name starts with a letter, so a
+# decimal point inside the arguments is never taken for it.
+_LAYER_TENSOR = re.compile(r"\s*(.+?)(?:\.([A-Za-z_]\w*))?\s*", re.DOTALL)
 _CALL = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
@@ -70,31 +77,43 @@ class LayerSpec:
     kind: str
     arguments: dict[str, int]
     text: str
+    tensor: str = "kernel"
 
     @property
     def weights_per_layer(self) -> int:
-        """Number of kernel elements one layer holds (identical in every framework)."""
-        sizes = self.arguments
-        if self.kind == "dense":
-            return sizes["in"] * sizes["out"]
-        return sizes["in"] * sizes["out"] * sizes["kernel"] ** 2
+        """Number of elements of the compared tensor in one layer (the same in every framework)."""
+        return tensor_size(self.kind, self.tensor, self.arguments)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.text, "kind": self.kind, "arguments": dict(self.arguments)}
+        return {
+            "spec": self.text,
+            "kind": self.kind,
+            "arguments": dict(self.arguments),
+            "tensor": self.tensor,
+        }
 
 
 def parse_layer(text: str) -> LayerSpec:
-    kind, arguments = _parse_call(text, "layer")
+    match = _LAYER_TENSOR.fullmatch(text)
+    call, tensor = (match.group(1), match.group(2)) if match else (text, None)
+    kind, arguments = _parse_call(call, "layer")
     if kind not in LAYERS:
         raise SpecError(f"unknown layer {kind!r}; valid choices: {', '.join(LAYERS)}")
-    expected = LAYERS[kind]
+    layer_kind = LAYERS[kind]
+    tensor = tensor or layer_kind.default_tensor
+    if tensor not in layer_kind.tensors:
+        raise SpecError(
+            f"unknown tensor {tensor!r} for layer {kind}; valid choices: "
+            f"{', '.join(layer_kind.tensors)}"
+        )
+    expected = (*layer_kind.required, *layer_kind.optional)
     unknown = sorted(set(arguments) - set(expected))
     if unknown:
         raise SpecError(
             f"unknown argument {unknown[0]!r} for layer {kind}; "
             f"valid arguments: {', '.join(expected)}"
         )
-    missing = [name for name in expected if name not in arguments]
+    missing = [name for name in layer_kind.required if name not in arguments]
     if missing:
         raise SpecError(
             f"layer {text!r} is missing {', '.join(missing)}; {kind} needs {', '.join(expected)}"
@@ -104,7 +123,10 @@ def parse_layer(text: str) -> LayerSpec:
             raise SpecError(
                 f"invalid {name}={value!r} in layer {text!r}; expected a positive integer"
             )
-    return LayerSpec(kind, arguments, text.strip())
+    problem = check_arguments(kind, arguments)
+    if problem:
+        raise SpecError(f"invalid layer {text!r}: {problem}")
+    return LayerSpec(kind, layer_kind.arguments(arguments), text.strip(), tensor)
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,9 @@ class SideSpec:
     backend: str | None
     initializer: str
     arguments: dict[str, Any] = field(default_factory=dict)
+    dtype: str = DEFAULT_DTYPE
+    # Why the side cannot run at all, e.g. the framework has no counterpart of the initializer.
+    unavailable: str | None = None
 
     @property
     def runtime(self) -> tuple[str, str | None]:
@@ -126,7 +151,14 @@ class SideSpec:
 
 
 def parse_side(text: str) -> SideSpec:
-    head, sep, call = text.partition(":")
+    body, at, dtype = text.strip().rpartition("@")
+    if not at:
+        body, dtype = text.strip(), DEFAULT_DTYPE
+    elif dtype not in DTYPES:
+        raise SpecError(
+            f"unknown dtype {dtype!r} in side {text!r}; valid choices: {', '.join(DTYPES)}"
+        )
+    head, sep, call = body.partition(":")
     if not sep:
         raise SpecError(
             f"invalid side {text!r}; "
@@ -151,13 +183,18 @@ def parse_side(text: str) -> SideSpec:
         backend = adapter.DEFAULT_BACKEND
 
     name, arguments = _parse_call(call, "initializer")
-    name = adapter.aliases.get(name, name)
     if name not in adapter.initializers:
-        raise SpecError(
-            f"unknown initializer {name!r} for {framework}; valid choices: "
-            f"{', '.join(sorted(adapter.initializers))} "
-            f"(aliases: {', '.join(sorted(adapter.aliases))})"
-        )
+        own, common = resolve_initializer(framework, name)
+        if own is None and common is None:
+            raise SpecError(
+                f"unknown initializer {name!r} for {framework}; valid choices: "
+                f"{', '.join(sorted(adapter.initializers))}, or a common name: "
+                f"{', '.join(INITIALIZER_NAMES)}"
+            )
+        if own is None or own not in adapter.initializers:
+            reason = f"no counterpart: {framework} has no initializer matching {common}"
+            return SideSpec(text.strip(), framework, backend, common, arguments, dtype, reason)
+        name = own
     allowed = adapter.initializers[name].arguments
     for key, value in arguments.items():
         if key not in allowed:
@@ -175,7 +212,7 @@ def parse_side(text: str) -> SideSpec:
                 f"invalid {key}={value!r} for {framework}:{name}; "
                 f"valid choices: {', '.join(valid_values)}"
             )
-    return SideSpec(text.strip(), framework, backend, name, arguments)
+    return SideSpec(text.strip(), framework, backend, name, arguments, dtype)
 
 
 @dataclass(frozen=True)

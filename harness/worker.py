@@ -27,6 +27,7 @@ def main(job_dir: str) -> int:
         os.environ["KERAS_BACKEND"] = job["backend"]
 
     from adapters import DrawRequest, adapter_for
+    from adapters.base import NoCounterpartError
 
     adapter = adapter_for(job["framework"])
     results = {}
@@ -39,12 +40,17 @@ def main(job_dir: str) -> int:
             layers=request["layers"],
             seed=request["seed"],
             backend=job["backend"],
+            tensor=request["tensor"],
+            dtype=request["dtype"],
         )
         clock = time.perf_counter()
         try:
             draw = adapter.draw(draw_request)
         except ImportError as error:
             results[request["id"]] = {"status": "skipped", "reason": f"cannot import: {error}"}
+            continue
+        except NoCounterpartError as error:
+            results[request["id"]] = {"status": "skipped", "reason": f"no counterpart: {error}"}
             continue
         except Exception as error:  # noqa: BLE001 - a framework's failure is a finding, recorded
             results[request["id"]] = {
