@@ -39,10 +39,11 @@ from harness.samples import Sample, dkw_half_width
 # The power at which the smallest detectable effect is quoted.
 POWER = 0.9
 
-# Relative slack on a hard bound before a weight counts as outside it. A float32 draw scaled to
-# its bound can round past the float64 bound by a few units in the last place (about 6e-8
-# relative each), so 1e-6 absorbs rounding while a real leak lies far outside it.
-BOUND_RELATIVE_TOLERANCE = 1e-6
+# Relative slack on a hard bound before a weight counts as outside it, per dtype of the drawn
+# weights. A draw scaled to its bound can round past the exact bound by half a unit in the last
+# place (eps / 2 relative); the slack allows a few such units for float32 and one full eps for
+# the 16-bit types, while a real leak lies far outside.
+BOUND_RELATIVE_TOLERANCE = {"float32": 1e-6, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ def between_sides(
     *,
     alpha: float,
     margins: Margins,
+    bound_tolerance: float = BOUND_RELATIVE_TOLERANCE["float32"],
 ) -> list[Check]:
     """Run every check of left against right; they form one multiple-testing family."""
     sigma = 0.5 * (left_reference.std + right_reference.std)
@@ -299,7 +301,15 @@ def between_sides(
         )
 
     for label, reference, other in bounded:
-        checks.append(_bound_check(f"within_{label}_bound", other, reference, scope="between"))
+        checks.append(
+            _bound_check(
+                f"within_{label}_bound",
+                other,
+                reference,
+                scope="between",
+                tolerance=bound_tolerance,
+            )
+        )
     return checks
 
 
@@ -336,7 +346,9 @@ def _ks_two_sample(left: Sample, right: Sample, alpha: float, margin: float, fam
     )
 
 
-def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str) -> Check:
+def _bound_check(
+    name: str, sample: Sample, reference: Reference, *, scope: str, tolerance: float
+) -> Check:
     """Count weights beyond a reference's hard bound. H0: no mass beyond it; H1: some mass.
 
     Under H0 a single weight beyond the bound is impossible, so any count is significant
@@ -345,7 +357,7 @@ def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str)
     distribution checks bound any mass difference already. The smallest detectable effect is
     the mass beyond the bound that yields at least one weight there with probability `POWER`.
     """
-    half_width = reference.bound * (1.0 + BOUND_RELATIVE_TOLERANCE)
+    half_width = reference.bound * (1.0 + tolerance)
     count = sample.count_outside(reference.mean, half_width)
     return Check(
         name=name,
@@ -362,12 +374,17 @@ def _bound_check(name: str, sample: Sample, reference: Reference, *, scope: str)
             f"around {reference.mean:g}"
         ),
         can_show_equivalence=False,
-        details={"count": count, "bound": reference.bound, "n": sample.n},
+        details={"count": count, "bound": reference.bound, "n": sample.n, "tolerance": tolerance},
     )
 
 
 def against_reference(
-    sample: Sample, reference: Reference, *, alpha: float, scope: str
+    sample: Sample,
+    reference: Reference,
+    *,
+    alpha: float,
+    scope: str,
+    bound_tolerance: float = BOUND_RELATIVE_TOLERANCE["float32"],
 ) -> list[Check]:
     """Run one side's checks against its own documented reference (one family per side)."""
     result = stats.kstest(sample.sorted, reference.cdf, method="asymp")
@@ -394,5 +411,9 @@ def against_reference(
         )
     ]
     if reference.bound is not None:
-        checks.append(_bound_check("reference_bound", sample, reference, scope=scope))
+        checks.append(
+            _bound_check(
+                "reference_bound", sample, reference, scope=scope, tolerance=bound_tolerance
+            )
+        )
     return checks

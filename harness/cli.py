@@ -133,25 +133,9 @@ def _command_compare(arguments: argparse.Namespace) -> list[PlannedComparison]:
 
 
 def _command_list() -> int:
-    from adapters import FRAMEWORKS, adapter_for, missing_packages
-    from harness.specs import LAYERS
+    from harness.listing import render
 
-    print("sides:")
-    for framework in FRAMEWORKS:
-        adapter = adapter_for(framework)
-        for backend in adapter.backends:
-            if framework == "keras" and backend is None:
-                continue
-            label = framework if backend is None else f"{framework}/{backend}"
-            missing = missing_packages(framework, backend)
-            state = "available" if not missing else f"not installed: {', '.join(missing)}"
-            print(f"  {label:<18} {state}")
-        for name, info in adapter.initializers.items():
-            arguments = f"({', '.join(info.arguments)})" if info.arguments else ""
-            print(f"    {framework}:{name}{arguments}  {info.description}")
-    print("layers:")
-    for kind, sizes in LAYERS.items():
-        print(f"  {kind}({', '.join(f'{s}=N' for s in sizes)})")
+    print(render())
     return 0
 
 

@@ -7,17 +7,25 @@ from typing import Any
 
 from adapters.base import CANONICAL_LAYOUT
 from harness import checks, decision, fitting
+from harness.checks import BOUND_RELATIVE_TOLERANCE
 from harness.layers import layer_checks
 from harness.references import reference_from_dict
 from harness.runner import DrawOutcome
 from harness.samples import Sample
 from harness.specs import ComparisonSpec
-from harness.structure import against_orthogonal, between_structured
+from harness.structure import (
+    against_constant,
+    against_orthogonal,
+    between_constant,
+    between_structured,
+)
 
 SCHEMA_VERSION = 1
 SKIPPED = "skipped"
 
-REFERENCE_CHECKS = ("reference_ks", "reference_bound", "orthogonality_error")
+ERROR = "error"
+NOT_ELEMENT_WISE = ("orthogonal", "constant")
+REFERENCE_CHECKS = ("reference_ks", "reference_bound", "orthogonality_error", "constant_error")
 INDEPENDENCE_CHECKS = ("layer_repeats", "layer_correlation")
 SPREAD_CHECKS = (
     "layer_mean_spread",
@@ -34,6 +42,7 @@ def _side_document(spec, seed: int, outcome: DrawOutcome) -> dict[str, Any]:
         "backend": spec.backend,
         "initializer": spec.initializer,
         "arguments": spec.arguments,
+        "dtype": spec.dtype,
         "seed": seed,
         "status": outcome.status,
     }
@@ -71,12 +80,16 @@ def evaluate(
             for side in sides
             if side["status"] != "ok"
         ]
-        return {**document, "verdict": SKIPPED, "reasons": reasons, "checks": [], "sides": sides}
+        verdict = ERROR if "error" in (left.status, right.status) else SKIPPED
+        return {**document, "verdict": verdict, "reasons": reasons, "checks": [], "sides": sides}
 
     weights = [left.load(), right.load()]
     references = [reference_from_dict(o.metadata["reference"]) for o in (left, right)]
-    # Orthogonal layers are not element-wise independent: they get structural checks only.
-    structured = any(r.family == "orthogonal" for r in references)
+    families = {r.family for r in references}
+    # The bound slack follows the coarser dtype of the two sides.
+    tolerance = max(
+        BOUND_RELATIVE_TOLERANCE[spec.dtype] for spec in (comparison.left, comparison.right)
+    )
 
     side_checks = []
     samples = []
@@ -85,27 +98,32 @@ def evaluate(
     ):
         sample = Sample(weights[index])
         own = decision.holm(
-            _own_checks(weights[index], sample, references[index], alpha, scope),
+            _own_checks(weights[index], sample, references[index], alpha, scope, tolerance),
             alpha,
         )
         side.update(_side_findings(outcome, weights[index], sample, references[index], own))
         side["fit"] = (
             _fit_with_comparison(fitting.fit(sample, alpha), references[index])
-            if references[index].family != "orthogonal"
+            if references[index].family not in NOT_ELEMENT_WISE
             else {
                 "supported": None,
                 "families": [],
                 "contradicts_reference": False,
-                "skipped": "element-wise families do not describe an orthogonal matrix",
+                "skipped": f"element-wise families do not describe a {references[index].family}",
             }
         )
         samples.append(sample)
         side_checks.extend(own)
 
-    if structured:
+    # Constant and orthogonal weights are not independent draws: they get structural checks.
+    if "constant" in families:
+        between = between_constant(*weights, tolerance=tolerance)
+    elif "orthogonal" in families:
         between = between_structured(*weights, *references, alpha=alpha, margins=margins)
     else:
-        between = checks.between_sides(*samples, *references, alpha=alpha, margins=margins)
+        between = checks.between_sides(
+            *samples, *references, alpha=alpha, margins=margins, bound_tolerance=tolerance
+        )
     decided = decision.decide(between, alpha)
 
     verdict = decided.verdict
@@ -153,12 +171,17 @@ def evaluate(
     }
 
 
-def _own_checks(weights, sample, reference, alpha, scope) -> list[checks.Check]:
+def _own_checks(weights, sample, reference, alpha, scope, tolerance) -> list[checks.Check]:
     """Return one side's checks against its reference and of its layers as samples."""
+    if reference.family == "constant":
+        # Identical layers are the point of a constant: no layer-as-sample checks apply.
+        return against_constant(weights, reference, scope=scope, tolerance=tolerance)
     if reference.family == "orthogonal":
         own = against_orthogonal(weights, reference, scope=scope)
     else:
-        own = checks.against_reference(sample, reference, alpha=alpha, scope=scope)
+        own = checks.against_reference(
+            sample, reference, alpha=alpha, scope=scope, bound_tolerance=tolerance
+        )
     found = layer_checks(weights, scope=scope)
     if reference.family == "orthogonal":
         # Elements of one orthogonal matrix are dependent: only the layer-to-layer checks apply.

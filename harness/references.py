@@ -252,7 +252,35 @@ class Orthogonal:
         }
 
 
-Reference = Normal | TruncatedNormal | Uniform | Orthogonal
+@dataclass(frozen=True)
+class Constant:
+    """Every weight equals `value`; `values` lists the allowed values when they differ by position
+    (Keras' LSTM bias: zeros with ones on the forget gate)."""
+
+    value: float | None
+    values: tuple[float, ...] | None = None
+    family: str = "constant"
+
+    @property
+    def mean(self) -> float:
+        return float(self.value) if self.value is not None else float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        return 0.0
+
+    @property
+    def bound(self) -> float | None:
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"family": self.family, "mean": self.mean, "std": 0.0, "value": self.value}
+        if self.values is not None:
+            data["values"] = list(self.values)
+        return data
+
+
+Reference = Normal | TruncatedNormal | Uniform | Orthogonal | Constant
 
 
 def reference_from_dict(data: dict[str, Any]) -> Reference:
@@ -268,9 +296,12 @@ def reference_from_dict(data: dict[str, Any]) -> Reference:
         )
     if family == "uniform":
         return Uniform(mean, float(data["high"]) - mean)
+    if family == "constant":
+        values = data.get("values")
+        return Constant(data.get("value"), tuple(values) if values is not None else None)
     if family == "orthogonal":
         return Orthogonal(float(data["gain"]), int(data["rows"]), int(data["cols"]))
     raise ValueError(
         f"unknown reference family {family!r}; "
-        "expected one of: normal, truncated_normal, uniform, orthogonal"
+        "expected one of: normal, truncated_normal, uniform, orthogonal, constant"
     )

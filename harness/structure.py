@@ -1,10 +1,11 @@
-"""Checks for initializers that are not element-wise independent: orthogonal matrices.
+"""Checks for initializers that are not independent random draws: orthogonal and constant.
 
 The weights of an orthogonal initializer are one (semi-)orthogonal matrix per layer, times a
 gain. Element-wise tests of pooled weights would treat dependent values as independent, so
 these layers get structural checks instead: how far each matrix is from orthogonal, the gain
 read from its singular values, and one element per layer (independent across layers) for
-distribution tests.
+distribution tests. Constant initializers (zeros, ones, constant, most biases) are compared
+exactly, element by element.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from scipy import stats
 
 from harness.checks import Check, Margins, z_test_check
-from harness.references import Orthogonal, Reference
+from harness.references import Constant, Orthogonal, Reference
 
 # Largest |G / gain^2 - I| entry still counted as orthogonal, where G is the smaller Gram
 # matrix. Orthogonalisation in float32 leaves errors near 1e-6, so 1e-4 separates rounding from
@@ -187,3 +188,66 @@ def between_structured(
             )
         )
     return checks
+
+
+def _constant_error(weights: np.ndarray, reference: Constant) -> float:
+    """Return the largest distance of a weight from the nearest value the reference allows."""
+    allowed = np.asarray(
+        reference.values if reference.values is not None else (reference.value,), dtype=np.float64
+    )
+    values = np.asarray(weights, dtype=np.float64).ravel()
+    return float(np.max(np.min(np.abs(values[:, None] - allowed[None, :]), axis=1)))
+
+
+def against_constant(
+    weights: np.ndarray, reference: Constant, *, scope: str, tolerance: float
+) -> list[Check]:
+    """Check that every weight takes a value the constant reference allows (exact, p = 0 or 1)."""
+    error = _constant_error(weights, reference)
+    scale = max(1.0, abs(reference.mean))
+    exact = error <= tolerance * scale
+    return [
+        Check(
+            name="constant_error",
+            scope=scope,
+            statistic=error,
+            pvalue=1.0 if exact else 0.0,
+            estimate=error,
+            interval=None,
+            margin=tolerance * scale,
+            unit="largest |w - allowed value|",
+            min_detectable_effect=tolerance * scale,
+            description="largest distance of a weight from the documented constant",
+            can_show_equivalence=False,
+        )
+    ]
+
+
+def between_constant(left: np.ndarray, right: np.ndarray, *, tolerance: float) -> list[Check]:
+    """Compare two sides of which at least one is constant, element by element and exactly.
+
+    ``constant_values``: the largest |left - right| over every layer and position, which must
+    stay within the rounding tolerance of the coarser dtype for "same". A random side against a
+    constant one differs by far more.
+    """
+    layers = min(left.shape[0], right.shape[0])
+    a = np.asarray(left[:layers], dtype=np.float64)
+    b = np.asarray(right[:layers], dtype=np.float64)
+    difference = float(np.max(np.abs(a - b)))
+    margin = tolerance * max(1.0, float(np.max(np.abs(a))), float(np.max(np.abs(b))))
+    equal = difference <= margin
+    return [
+        Check(
+            name="constant_values",
+            scope="between",
+            statistic=difference,
+            pvalue=1.0 if equal else 0.0,
+            estimate=difference,
+            interval=(difference, difference),
+            margin=margin,
+            unit="largest |w_left - w_right|",
+            min_detectable_effect=margin,
+            description="element-wise comparison of constant weights",
+            details={"layers": layers},
+        )
+    ]

@@ -5,6 +5,7 @@ name = "default"
 seed = 20261204          # each comparison may override it
 alpha = 0.001
 margins = { std_ratio = 0.02 }   # optional overrides of the default margins
+report = "summary"       # or "matrix": the fan audit table
 
 [[comparisons]]
 name = "he-normal-dense16"
@@ -35,7 +36,8 @@ from harness.specs import (
     slug,
 )
 
-_SUITE_KEYS = ("name", "seed", "alpha", "margins")
+_SUITE_KEYS = ("name", "seed", "alpha", "margins", "report")
+REPORTS = ("summary", "matrix")
 _COMPARISON_KEYS = ("name", "left", "right", "layer", "layers", "seed", "margins")
 _REQUIRED = ("left", "right", "layer", "layers")
 
@@ -51,6 +53,7 @@ class Suite:
     name: str
     alpha: float
     comparisons: list[PlannedComparison]
+    report: str = "summary"
 
 
 def apply_margins(base: Margins, overrides: Any, where: str) -> Margins:
@@ -95,6 +98,9 @@ def load_suite(path: Path) -> Suite:
         seed = check_seed(header.get("seed", 0))
         alpha = check_alpha(header.get("alpha", DEFAULT_ALPHA))
         suite_margins = apply_margins(Margins(), header.get("margins"), "margins")
+        report = header.get("report", "summary")
+        if report not in REPORTS:
+            raise SpecError(f"unknown report {report!r}; valid choices: {', '.join(REPORTS)}")
     except SpecError as error:
         raise SpecError(f"[suite] of {path}: {error}") from None
 
@@ -112,7 +118,7 @@ def load_suite(path: Path) -> Suite:
             planned.append(_plan(entry, seed, suite_margins, names))
         except SpecError as error:
             raise SpecError(f"{where}: {error}") from None
-    return Suite(str(header.get("name", path.stem)), alpha, planned)
+    return Suite(str(header.get("name", path.stem)), alpha, planned, report)
 
 
 def _plan(entry: dict, seed: int, margins: Margins, names: set) -> PlannedComparison:

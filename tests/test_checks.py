@@ -204,8 +204,12 @@ def test_bound_check_counts_leaked_weights(reference_truncated_draws):
 
 def test_bound_check_absorbs_rounding():
     bound = TRUNCATED.bound
-    rounded = np.array([-bound, bound * (1.0 + 0.5 * BOUND_RELATIVE_TOLERANCE), 0.0, 0.01])
-    beyond = np.array([-bound, bound * (1.0 + 2.0 * BOUND_RELATIVE_TOLERANCE), 0.0, 0.01])
+    rounded = np.array(
+        [-bound, bound * (1.0 + 0.5 * BOUND_RELATIVE_TOLERANCE["float32"]), 0.0, 0.01]
+    )
+    beyond = np.array(
+        [-bound, bound * (1.0 + 2.0 * BOUND_RELATIVE_TOLERANCE["float32"]), 0.0, 0.01]
+    )
 
     rounded_check = checks_by_name(
         between_sides(

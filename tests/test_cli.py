@@ -121,8 +121,8 @@ INVALID_COMPARE_CASES = [
         id="invalid-argument-value",
     ),
     pytest.param(
-        _compare_arguments(layer="lstm(in=16,out=16)"),
-        ["'lstm'", "valid choices: dense, conv2d"],
+        _compare_arguments(layer="transformer(in=16,out=16)"),
+        ["'transformer'", "valid choices: dense, conv1d, conv2d"],
         id="unknown-layer",
     ),
     pytest.param(

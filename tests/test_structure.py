@@ -1,4 +1,4 @@
-"""Structural checks for orthogonal initializers, on numpy Haar matrices."""
+"""Structural checks for orthogonal and constant initializers, on numpy draws."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,12 @@ from scipy import stats
 
 from harness import decision
 from harness.checks import Margins
-from harness.references import Normal, Orthogonal
+from harness.references import Constant, Normal, Orthogonal
 from harness.structure import (
     ORTHOGONALITY_TOLERANCE,
+    against_constant,
     against_orthogonal,
+    between_constant,
     between_structured,
     orthogonality_error,
 )
@@ -79,3 +81,29 @@ def test_orthogonal_against_gaussian_is_different():
     decided = _decide(left, right, Orthogonal(1.0, 16, 16), Normal(0.0, 0.25))
     assert decided.verdict == decision.DIFFERENT
     assert decided.reasons[0].startswith("orthogonality_match")
+
+
+def test_equal_constants_are_same():
+    zeros = np.zeros((10, 8), dtype=np.float32)
+    decided = decision.decide(between_constant(zeros, zeros.copy(), tolerance=1e-6), ALPHA)
+    assert decided.verdict == decision.SAME
+
+
+def test_constant_against_random_is_different():
+    rng = np.random.default_rng(6_001_229)
+    zeros = np.zeros((10, 8), dtype=np.float32)
+    random = rng.uniform(-0.1, 0.1, (10, 8)).astype(np.float32)
+    decided = decision.decide(between_constant(zeros, random, tolerance=1e-6), ALPHA)
+    assert decided.verdict == decision.DIFFERENT
+    assert decided.reasons[0].startswith("constant_values")
+
+
+def test_constant_error_accepts_allowed_values():
+    bias = np.zeros((3, 16), dtype=np.float32)
+    bias[:, 4:8] = 1.0  # a forget-gate block of ones
+    reference = Constant(None, (0.0, 1.0))
+    (check,) = against_constant(bias, reference, scope="left", tolerance=1e-6)
+    assert check.pvalue == 1.0
+    (wrong,) = against_constant(bias, Constant(0.0), scope="left", tolerance=1e-6)
+    assert wrong.pvalue == 0.0
+    assert wrong.statistic == 1.0
