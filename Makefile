@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: venv compare calibrate test lint format clean
+.PHONY: venv compare matrix calibrate test lint format clean
 
 venv: $(INSTALLED)
 
@@ -20,6 +20,10 @@ $(INSTALLED): pyproject.toml
 
 compare: $(INSTALLED)
 	$(BIN)/init-harness run suites/default.toml --out $(OUT)
+
+# The fan audit: every layer type and variance-scaling initializer, every side against torch.
+matrix: $(INSTALLED)
+	$(BIN)/init-harness run suites/matrix.toml --out results/matrix
 
 # Measures false-alarm rates and power; writes results/calibration.json and docs/calibration.md.
 calibrate: $(INSTALLED)

@@ -38,7 +38,13 @@ logger = logging.getLogger(__name__)
 
 
 def run_comparisons(
-    planned: list[PlannedComparison], *, alpha: float, out: Path, title: str, jobs: int
+    planned: list[PlannedComparison],
+    *,
+    alpha: float,
+    out: Path,
+    title: str,
+    jobs: int,
+    report: str = "summary",
 ) -> list[dict]:
     """Draw every side, evaluate every comparison, write verdicts and report.md under `out`."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -79,7 +85,12 @@ def run_comparisons(
             documents.append(document)
             print(f"{document['verdict']:>12}  {item.spec.name}", flush=True)
 
-        write_atomically(out / "report.md", markdown_summary(documents, title))
+        if report == "matrix":
+            from harness.matrix import render_report
+
+            write_atomically(out / "report.md", render_report(documents))
+        else:
+            write_atomically(out / "report.md", markdown_summary(documents, title))
         return documents
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -232,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "compare":
             planned = _command_compare(arguments)
             alpha = check_alpha(arguments.alpha)
-            title = planned[0].spec.name
+            title, report = planned[0].spec.name, "summary"
         else:
             suite = load_suite(arguments.suite)
             planned, alpha, title = suite.comparisons, suite.alpha, f"suite {suite.name}"
+            report = suite.report
         check_positive("jobs", arguments.jobs)
         if arguments.out.exists() and not arguments.out.is_dir():
             raise SpecError(f"output folder {arguments.out} exists and is not a folder")
@@ -243,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"init-harness: error: {error}", file=sys.stderr)
         return 2
 
-    run_comparisons(planned, alpha=alpha, out=arguments.out, title=title, jobs=arguments.jobs)
+    run_comparisons(
+        planned, alpha=alpha, out=arguments.out, title=title, jobs=arguments.jobs, report=report
+    )
     return 0
 
 
