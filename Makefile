@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: venv compare matrix calibrate test lint format clean
+.PHONY: venv compare check baseline matrix calibrate test lint format clean
 
 venv: $(INSTALLED)
 
@@ -20,6 +20,14 @@ $(INSTALLED): pyproject.toml
 
 compare: $(INSTALLED)
 	$(BIN)/init-harness run suites/default.toml --out $(OUT)
+
+# The regression gate: run the default suite, then compare it with the committed baseline.
+check: compare
+	$(BIN)/init-harness check $(OUT) --baseline results/baseline
+
+# Rewrite the committed baseline from the latest default run, on purpose.
+baseline: $(INSTALLED)
+	$(BIN)/init-harness check $(OUT) --baseline results/baseline --update-baseline
 
 # The fan audit: every layer type and variance-scaling initializer, every side against torch.
 matrix: $(INSTALLED)

@@ -1,27 +1,23 @@
-"""Command line: ``init-harness compare``, ``run`` and ``list``.
+"""Command line: ``init-harness compare``, ``run``, ``check`` and ``list``.
 
-Exit codes: 0 when the comparisons ran, whatever their verdicts (a difference is a finding);
-2 for invalid input, reported in one line before anything is written; 1 for an unexpected
-failure of the harness itself.
+Exit codes of ``compare`` and ``run``: 0 when the comparisons ran, whatever their verdicts (a
+difference is a finding); 2 for invalid input, reported in one line before anything is written;
+1 for an unexpected failure of the harness itself. ``check`` has its own codes, listed in
+`harness.gate`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
-import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import __version__
 from harness.checks import Margins
-from harness.compare import evaluate
 from harness.decision import DEFAULT_ALPHA
-from harness.report import markdown_summary, write_atomically, write_verdict
-from harness.runner import DrawKey, DrawRunner
+from harness.progress import Progress
+from harness.run import run_comparisons
 from harness.specs import (
     ComparisonSpec,
     SpecError,
@@ -35,84 +31,6 @@ from harness.specs import (
 from harness.suite import PlannedComparison, apply_margins, load_suite
 
 logger = logging.getLogger(__name__)
-
-
-def run_comparisons(
-    planned: list[PlannedComparison],
-    *,
-    alpha: float,
-    out: Path,
-    title: str,
-    jobs: int,
-    report: str = "summary",
-) -> list[dict]:
-    """Draw every side, evaluate every comparison, write verdicts and report.md under `out`."""
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    work_dir = Path(tempfile.mkdtemp(prefix="init-harness-"))
-    try:
-        runner = DrawRunner(work_dir, jobs=jobs)
-        keys = []
-        for item in planned:
-            spec = item.spec
-            pair = (
-                DrawKey(spec.left, spec.layer, spec.layers, spec.side_seed(0)),
-                DrawKey(spec.right, spec.layer, spec.layers, spec.side_seed(1)),
-            )
-            for key in pair:
-                runner.add(key)
-            keys.append(pair)
-
-        draw_started = time.perf_counter()
-        runner.run()
-        logger.info("drew all sides in %.1f s", time.perf_counter() - draw_started)
-
-        documents = []
-        for item, (left_key, right_key) in zip(planned, keys, strict=True):
-            clock = time.perf_counter()
-            left, right = runner.outcome(left_key), runner.outcome(right_key)
-            document = evaluate(item.spec, left, right, alpha=alpha, margins=item.margins)
-            draw_seconds = sum(o.metadata.get("draw_seconds", 0.0) for o in (left, right))
-            document["run"] = {
-                "seed": item.spec.seed,
-                "layers": item.spec.layers,
-                "alpha": alpha,
-                "started_at": started_at,
-                "duration_s": round(draw_seconds + time.perf_counter() - clock, 3),
-                "tool_version": __version__,
-                "command": _reproduce_command(item, alpha),
-            }
-            write_verdict(out, document)
-            documents.append(document)
-            print(f"{document['verdict']:>12}  {item.spec.name}", flush=True)
-
-        if report == "matrix":
-            from harness.matrix import render_report
-
-            write_atomically(out / "report.md", render_report(documents))
-        else:
-            write_atomically(out / "report.md", markdown_summary(documents, title))
-        return documents
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _reproduce_command(item: PlannedComparison, alpha: float) -> str:
-    spec = item.spec
-    parts = [
-        "init-harness compare",
-        f"'{spec.left.text}'",
-        f"'{spec.right.text}'",
-        f"--layer '{spec.layer.text}'",
-        f"--layers {spec.layers}",
-        f"--seed {spec.seed}",
-        f"--name {spec.name}",
-    ]
-    if alpha != DEFAULT_ALPHA:
-        parts.append(f"--alpha {alpha:g}")
-    for name, value in item.margins.to_dict().items():
-        if value != getattr(Margins(), name):
-            parts.append(f"--margin {name}={value:g}")
-    return " ".join(parts)
 
 
 def _parse_margin_options(values: list[str]) -> dict[str, float]:
@@ -192,18 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help=f"override an equivalence margin; names: {', '.join(Margins.names())}",
     )
-    _add_common(compare)
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"family-wise significance level (default {DEFAULT_ALPHA:g})",
+    )
+    _add_output(compare)
+
+    check = commands.add_parser(
+        "check",
+        help="compare a results folder with a baseline (the regression gate)",
+        parents=[logging_options],
+    )
+    check.add_argument("current", type=Path, help="results folder of the run to check")
+    check.add_argument("--baseline", type=Path, required=True, help="baseline results folder")
+    check.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="replace the baseline with the current results instead of checking",
+    )
 
     run = commands.add_parser(
         "run", help="run a suite file of comparisons", parents=[logging_options]
     )
     run.add_argument("suite", type=Path, help="suite TOML file, e.g. suites/default.toml")
-    run.add_argument(
-        "--out", type=Path, required=True, help="output folder for verdicts and report.md"
-    )
-    run.add_argument(
-        "--jobs", type=int, default=2, help="worker processes run at once (default 2)"
-    )
+    _add_output(run)
 
     commands.add_parser(
         "list",
@@ -213,19 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(subparser: argparse.ArgumentParser) -> None:
-    subparser.add_argument(
-        "--alpha",
-        type=float,
-        default=DEFAULT_ALPHA,
-        help=f"family-wise significance level (default {DEFAULT_ALPHA:g})",
-    )
+def _add_output(subparser: argparse.ArgumentParser) -> None:
     subparser.add_argument(
         "--out", type=Path, required=True, help="output folder for verdicts and report.md"
     )
     subparser.add_argument(
         "--jobs", type=int, default=2, help="worker processes run at once (default 2)"
     )
+    subparser.add_argument("--no-plots", action="store_true", help="write no PNG plots")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "list":
             return _command_list()
+        if arguments.command == "check":
+            return _command_check(arguments)
         if arguments.command == "compare":
             planned = _command_compare(arguments)
             alpha = check_alpha(arguments.alpha)
@@ -256,9 +185,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     run_comparisons(
-        planned, alpha=alpha, out=arguments.out, title=title, jobs=arguments.jobs, report=report
+        planned,
+        alpha=alpha,
+        out=arguments.out,
+        title=title,
+        jobs=arguments.jobs,
+        report=report,
+        plots=not arguments.no_plots,
+        progress=Progress(quiet=arguments.quiet),
     )
     return 0
+
+
+def _command_check(arguments: argparse.Namespace) -> int:
+    from harness import gate
+
+    if arguments.update_baseline:
+        try:
+            count = gate.update_baseline(arguments.current, arguments.baseline)
+        except gate.ResultsError as error:
+            print(f"init-harness: error: invalid results file: {error}", file=sys.stderr)
+            return gate.INVALID
+        print(f"baseline {arguments.baseline} now holds {count} comparisons")
+        return 0
+    result = gate.check(arguments.current, arguments.baseline)
+    stream = sys.stdout if result.exit_code == 0 else sys.stderr
+    for line in result.lines:
+        print(line, file=stream)
+    return result.exit_code
 
 
 if __name__ == "__main__":

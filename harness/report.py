@@ -7,6 +7,7 @@ interrupted run never leaves a half-written verdict or report.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,9 +28,21 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def finite(value: Any) -> Any:
+    """Replace NaN and infinities, which strict JSON cannot hold, by None (null), recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_verdict(folder: Path, document: dict[str, Any]) -> Path:
     path = folder / f"{document['comparison']}.json"
-    write_atomically(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(finite(document), indent=2, allow_nan=False)
+    write_atomically(path, text + "\n")
     return path
 
 
@@ -46,47 +59,170 @@ def _deciding_checks(document: dict[str, Any]) -> str:
     return ", ".join(names)
 
 
-def _side_cell(side: dict[str, Any]) -> str:
-    if side["status"] != "ok":
-        return f"`{side['spec']}` ({side['status']})"
-    if "summary" not in side:
-        return f"`{side['spec']}` fan_in={side['fan_in']} fan_out={side['fan_out']}, not compared"
-    return (
-        f"`{side['spec']}` fan_in={side['fan_in']} fan_out={side['fan_out']}, "
-        f"std {side['summary']['std']:.4g} (expected {side['expected_std']:.4g}), "
-        f"fit: {side['fit']['supported']}"
-    )
+# GitHub rejects a comment longer than 65,536 characters; stay clear of it.
+GITHUB_COMMENT_LIMIT = 65_536
+_REPORT_BUDGET = 60_000
 
 
-def markdown_summary(documents: list[dict[str, Any]], title: str) -> str:
-    """Render a short Markdown report: one table row per comparison, then the reasons."""
+def _format(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _escape(text: str) -> str:
+    """Keep table cells intact: a pipe would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
+def _tail_masses(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    masses: dict[str, list[str]] = {"left": [], "right": []}
+    for check in document["checks"]:
+        details = check.get("details") or {}
+        if check["name"].startswith("tail_") and "left_mass" in details:
+            multiple = check["name"][5:]
+            masses["left"].append(f"{details['left_mass']:.3%} > {multiple}")
+            masses["right"].append(f"{details['right_mass']:.3%} > {multiple}")
+    return masses["left"], masses["right"]
+
+
+def _sides_table(document: dict[str, Any]) -> list[str]:
+    left, right = document["sides"]
+    left_tails, right_tails = _tail_masses(document)
+
+    def row(label: str, getter) -> str:
+        return f"| {label} | {_escape(getter(left))} | {_escape(getter(right))} |"
+
+    def fitted(side):
+        fit = side.get("fit") or {}
+        return fit.get("supported") or "none supported"
+
+    def versions(side):
+        return ", ".join(f"{k} {v}" for k, v in sorted(side.get("versions", {}).items())) or "-"
+
     lines = [
+        "| | left | right |",
+        "|---|---|---|",
+        row("side", lambda s: f"`{s['spec']}`"),
+        row("status", lambda s: s["status"] + (f": {s['reason']}" if s.get("reason") else "")),
+        row("framework / backend", lambda s: f"{s['framework']} / {s['backend'] or '-'}"),
+        row("versions", versions),
+        row("dtype", lambda s: s.get("dtype", "float32")),
+        row("layer class", lambda s: s.get("layer_class", "-")),
+        row("fan_in / fan_out", lambda s: f"{s.get('fan_in')} / {s.get('fan_out')}"),
+        row("documented reference", lambda s: (s.get("reference") or {}).get("family", "-")),
+        row("expected std", lambda s: _format(s.get("expected_std"))),
+        row("empirical std", lambda s: _format((s.get("summary") or {}).get("std"))),
+        row("excess kurtosis", lambda s: _format((s.get("summary") or {}).get("excess_kurtosis"))),
+        row("fitted family", fitted),
+        row("bound violations", lambda s: _format(s.get("bound_violations"))),
+    ]
+    if left_tails:
+        lines.append(f"| tail masses | {', '.join(left_tails)} | {', '.join(right_tails)} |")
+    return lines
+
+
+def _checks_table(document: dict[str, Any]) -> list[str]:
+    lines = [
+        "| check | scope | statistic | p-value | threshold | passed | outcome |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for check in document["checks"]:
+        lines.append(
+            f"| {check['name']} | {check['scope']} | {_format(check['statistic'])} | "
+            f"{_format(check['pvalue'], 3)} | {_format(check['threshold'], 3)} | "
+            f"{_format(check['passed'])} | {check.get('outcome') or '-'} |"
+        )
+    return lines
+
+
+def _details_block(document: dict[str, Any]) -> list[str]:
+    margins = ", ".join(f"{k} {v:g}" for k, v in document["margins"].items())
+    lines = [
+        "<details>",
+        f"<summary><b>{document['comparison']}</b>: {document['verdict']}</summary>",
+        "",
+        *(f"- {_escape(reason)}" for reason in document["reasons"]),
+        "",
+        *_sides_table(document),
+        "",
+    ]
+    if document["checks"]:
+        lines += [*_checks_table(document), ""]
+    lines.append(f"alpha {document['alpha']:g} (family-wise, Holm); margins: {margins}.")
+    if document.get("plot"):
+        lines += ["", f"Plot: `{document['plot']}`"]
+    command = (document.get("run") or {}).get("command")
+    if command:
+        lines += ["", "Reproduce:", "", "```sh", command, "```"]
+    lines += ["", "</details>", ""]
+    return lines
+
+
+def _environment_table(manifest: dict[str, Any] | None) -> list[str]:
+    if not manifest:
+        return []
+    environment = manifest["environment"]
+    lines = [
+        "## Environment",
+        "",
+        "| item | version |",
+        "|---|---|",
+        f"| init-harness | {environment['tool_version']} |",
+        f"| python | {environment['python']} |",
+        f"| platform | {environment['platform']} |",
+    ]
+    lines += [f"| {name} | {version} |" for name, version in environment["packages"].items()]
+    return [*lines, ""]
+
+
+def markdown_summary(
+    documents: list[dict[str, Any]], title: str, manifest: dict[str, Any] | None = None
+) -> str:
+    """Render a report for a GitHub issue comment: summary table, details, environment.
+
+    When the full report would pass the comment limit, the per-comparison details are dropped
+    from the end until it fits, and the report says which verdict files hold them.
+    """
+    counts = {}
+    for document in documents:
+        counts[document["verdict"]] = counts.get(document["verdict"], 0) + 1
+    tally = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
+    head = [
         f"# init-harness: {title}",
         "",
-        "| comparison | layer | verdict | deciding checks | left | right |",
+        f"{len(documents)} comparisons: {tally}. Alpha {documents[0]['alpha']:g}, family-wise "
+        "with the Holm correction; `same` needs every difference shown inside its margin.",
+        "",
+        "| comparison | layer | left | right | verdict | deciding checks |",
         "|---|---|---|---|---|---|",
     ]
     for document in documents:
         left, right = document["sides"]
-        lines.append(
-            f"| {document['comparison']} | `{document['layer']['spec']}` x{_layers(document)} "
-            f"| **{document['verdict']}** | {_deciding_checks(document)} "
-            f"| {_side_cell(left)} | {_side_cell(right)} |"
+        layers = (document.get("run") or {}).get("layers", "?")
+        head.append(
+            f"| {document['comparison']} | `{document['layer']['spec']}` x{layers} "
+            f"| `{left['spec']}` | `{right['spec']}` | **{document['verdict']}** "
+            f"| {_escape(_deciding_checks(document))} |"
         )
-    lines += ["", "## Reasons", ""]
-    for document in documents:
-        lines.append(f"- **{document['comparison']}** ({document['verdict']}):")
-        lines.extend(f"  - {reason}" for reason in document["reasons"])
-    first = documents[0]
-    lines += [
-        "",
-        f"alpha = {first['alpha']:g}, family-wise, with the Holm step-down correction "
-        "across each comparison's checks.",
-        "Verdict files: one JSON per comparison beside this report.",
-        "",
-    ]
-    return "\n".join(lines)
+    head += ["", "## Details", ""]
+    tail = _environment_table(manifest)
 
-
-def _layers(document: dict[str, Any]) -> str:
-    return str(document.get("run", {}).get("layers", "?"))
+    blocks = [_details_block(d) for d in documents]
+    omitted = []
+    while blocks and len("\n".join(head + sum(blocks, []) + tail)) > _REPORT_BUDGET:
+        blocks.pop()
+        omitted.append(documents[len(blocks)]["comparison"])
+    body = sum(blocks, [])
+    if omitted:
+        files = ", ".join(f"`{name}.json`" for name in reversed(omitted))
+        body += [
+            f"Details of {len(omitted)} more comparisons are left out to stay under GitHub's "
+            f"comment limit; see {files}.",
+            "",
+        ]
+    return "\n".join(head + body + tail)

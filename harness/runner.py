@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from adapters import missing_packages
+from harness.progress import Progress
 from harness.specs import LayerSpec, SideSpec
+from harness.worker import PROGRESS_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +76,10 @@ class DrawOutcome:
 class DrawRunner:
     """Collects draw requests, runs them per runtime, and hands back outcomes by key."""
 
-    def __init__(self, work_dir: Path, jobs: int = 2):
+    def __init__(self, work_dir: Path, jobs: int = 2, progress: Progress | None = None):
         self.work_dir = work_dir
         self.jobs = jobs
+        self.progress = progress or Progress(enabled=False)
         self._keys: dict[tuple, DrawKey] = {}
         self.outcomes: dict[tuple, DrawOutcome] = {}
 
@@ -106,6 +109,7 @@ class DrawRunner:
                     self.outcomes[key.identity] = DrawOutcome("skipped", {"reason": reason})
             else:
                 runnable.append((runtime, requests))
+                self.progress.add_draws(_runtime_label(runtime), len(requests))
 
         with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
             for results in pool.map(lambda item: self._run_worker(*item), runnable):
@@ -141,22 +145,26 @@ class DrawRunner:
         logger.info("drawing %d request(s) on %s", len(requests), _runtime_label(runtime))
 
         environment = {**os.environ, **_WORKER_ENVIRONMENT}
-        completed = subprocess.run(
-            [sys.executable, "-m", "harness.worker", str(folder)],
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        errors = folder / "stderr.txt"
+        with (
+            open(errors, "w") as stderr,
+            subprocess.Popen(
+                [sys.executable, "-m", "harness.worker", str(folder)],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            ) as process,
+        ):
+            # The worker announces each finished draw on its own line; other output is ignored.
+            for line in process.stdout:
+                if line.startswith(PROGRESS_MARKER):
+                    self.progress.draw_finished(_runtime_label(runtime))
+            returncode = process.wait()
         result_file = folder / "result.json"
-        if completed.returncode != 0 or not result_file.exists():
-            tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or [
-                "no output"
-            ]
-            reason = (
-                f"worker for {_runtime_label(runtime)} failed "
-                f"(exit {completed.returncode}): {tail[0]}"
-            )
+        if returncode != 0 or not result_file.exists():
+            tail = errors.read_text().strip().splitlines()[-1:] or ["no output"]
+            reason = f"worker for {_runtime_label(runtime)} failed (exit {returncode}): {tail[0]}"
             logger.error("%s", reason)
             return runtime, {
                 key.identity: DrawOutcome("error", {"reason": reason}) for _, key in requests

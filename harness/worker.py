@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+# The line printed after each request, which the parent counts for its progress line.
+PROGRESS_MARKER = "init-harness-draw-finished"
+
 
 def main(job_dir: str) -> int:
     folder = Path(job_dir)
@@ -27,7 +30,6 @@ def main(job_dir: str) -> int:
         os.environ["KERAS_BACKEND"] = job["backend"]
 
     from adapters import DrawRequest, adapter_for
-    from adapters.base import NoCounterpartError
 
     adapter = adapter_for(job["framework"])
     results = {}
@@ -43,31 +45,36 @@ def main(job_dir: str) -> int:
             tensor=request["tensor"],
             dtype=request["dtype"],
         )
-        clock = time.perf_counter()
-        try:
-            draw = adapter.draw(draw_request)
-        except ImportError as error:
-            results[request["id"]] = {"status": "skipped", "reason": f"cannot import: {error}"}
-            continue
-        except NoCounterpartError as error:
-            results[request["id"]] = {"status": "skipped", "reason": f"no counterpart: {error}"}
-            continue
-        except Exception as error:  # noqa: BLE001 - a framework's failure is a finding, recorded
-            results[request["id"]] = {
-                "status": "error",
-                "reason": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(limit=4),
-            }
-            continue
-        np.save(folder / f"{request['id']}.npy", draw.weights)
-        results[request["id"]] = {
-            "status": "ok",
-            "draw_seconds": round(time.perf_counter() - clock, 3),
-            **draw.metadata(),
-        }
+        results[request["id"]] = _draw_one(adapter, draw_request, folder / f"{request['id']}.npy")
+        print(PROGRESS_MARKER, flush=True)
 
     (folder / "result.json").write_text(json.dumps(results))
     return 0
+
+
+def _draw_one(adapter, request, weights_path: Path) -> dict:
+    """Draw one request; return its metadata, or the reason it was skipped or failed."""
+    from adapters.base import NoCounterpartError
+
+    clock = time.perf_counter()
+    try:
+        draw = adapter.draw(request)
+    except ImportError as error:
+        return {"status": "skipped", "reason": f"cannot import: {error}"}
+    except NoCounterpartError as error:
+        return {"status": "skipped", "reason": f"no counterpart: {error}"}
+    except Exception as error:  # noqa: BLE001 - a framework's failure is a finding, recorded
+        return {
+            "status": "error",
+            "reason": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(limit=4),
+        }
+    np.save(weights_path, draw.weights)
+    return {
+        "status": "ok",
+        "draw_seconds": round(time.perf_counter() - clock, 3),
+        **draw.metadata(),
+    }
 
 
 if __name__ == "__main__":
