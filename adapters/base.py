@@ -96,6 +96,11 @@ class RepeatedDrawError(RuntimeError):
 def require_fresh(previous: np.ndarray | None, current: np.ndarray, where: str) -> None:
     """Raise when a draw repeats the previous layer, as a reused integer seed makes it do."""
     if previous is not None and np.array_equal(previous, current):
+        if current.size and np.all(current == current.flat[0]):
+            raise RepeatedDrawError(
+                f"{where} set every weight to {current.flat[0]:g} in two successive layers; "
+                "nothing random was drawn (a zero std or gain?)"
+            )
         raise RepeatedDrawError(
             f"{where} returned identical weights for two successive layers; "
             "the initializer is reusing its seed"

@@ -227,7 +227,7 @@ def between_sides(
             margin=margins.mean,
             alpha=alpha,
             checks_in_family=family_size,
-            unit="expected std",
+            unit="in expected std",
             n=n,
         )
     )
@@ -286,7 +286,7 @@ def between_sides(
             margin=margin,
             alpha=alpha,
             checks_in_family=family_size,
-            unit="probability",
+            unit="fraction of weights",
             n=n,
         )
         checks.append(
@@ -335,7 +335,7 @@ def _ks_two_sample(left: Sample, right: Sample, alpha: float, margin: float, fam
         estimate=distance,
         interval=(max(0.0, distance - slack), min(1.0, distance + slack)),
         margin=margin,
-        unit="probability",
+        unit="KS distance",
         min_detectable_effect=float(detectable),
         description="two-sample Kolmogorov-Smirnov distance",
         details={
@@ -399,7 +399,7 @@ def against_reference(
             estimate=distance,
             interval=(max(0.0, distance - slack), min(1.0, distance + slack)),
             margin=None,
-            unit="probability",
+            unit="KS distance",
             min_detectable_effect=float(
                 stats.kstwobign.isf(alpha) / math.sqrt(sample.n)
                 + dkw_half_width(sample.n, 2.0 * (1.0 - POWER))

@@ -23,6 +23,7 @@ from harness.specs import (
     SpecError,
     check_alpha,
     check_positive,
+    check_sample_size,
     check_seed,
     parse_layer,
     parse_side,
@@ -57,6 +58,7 @@ def _command_compare(arguments: argparse.Namespace) -> list[PlannedComparison]:
         layers=check_positive("layers", arguments.layers),
         seed=check_seed(arguments.seed),
     )
+    check_sample_size(layer, spec.layers)
     margins = apply_margins(Margins(), _parse_margin_options(arguments.margin), "--margin")
     return [PlannedComparison(spec, margins)]
 
@@ -100,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers", type=int, default=100, help="layers drawn per side (default 100)"
     )
     compare.add_argument(
-        "--seed", type=int, default=0, help="comparison seed; side seeds derive from it"
+        "--seed",
+        type=int,
+        default=0,
+        help="comparison seed (default 0); side seeds derive from it and the name",
     )
     compare.add_argument("--name", help="comparison name, used for the verdict file name")
     compare.add_argument(
@@ -180,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         check_positive("jobs", arguments.jobs)
         if arguments.out.exists() and not arguments.out.is_dir():
             raise SpecError(f"output folder {arguments.out} exists and is not a folder")
+        try:
+            arguments.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SpecError(
+                f"cannot create output folder {arguments.out}: {error.strerror}"
+            ) from None
     except SpecError as error:
         print(f"init-harness: error: {error}", file=sys.stderr)
         return 2

@@ -136,14 +136,15 @@ def decide(checks: list[Check], alpha: float) -> Decision:
     decided = [by_name.get(c.name, c) for c in decided]
     weights_needed = max(needed) if needed else None
     reasons = [
-        "no check shows a difference beyond its margin, but "
+        "no check shows a significant difference beyond its margin, but "
         + ", ".join(c.name for c in undecided)
         + " cannot yet place the difference inside its margin"
     ]
     if weights_needed is not None:
         reasons.append(
-            f"about {weights_needed:,} weights per side would settle it (a planning estimate: "
-            "no true difference for checks inside their margin, this run's effect otherwise)"
+            f"about {weights_needed:,} weights per side would settle it (a planning estimate "
+            "that assumes no true difference where the estimate lies inside the margin, and the "
+            "observed effect elsewhere)"
         )
     reasons.extend(_describe(c) for c in with_size)
     return Decision(INCONCLUSIVE, reasons, decided, weights_needed)
@@ -158,16 +159,26 @@ def _margin_used(check: Check) -> float:
 def _describe(check: Check) -> str:
     """Write one check's evidence as a sentence fragment for the verdict's reasons."""
     if "count" in check.details:
+        bounded = "right" if check.name == "within_right_bound" else "left"
+        weights = "left" if bounded == "right" else "right"
+        if check.scope != "between":
+            bounded = weights = check.scope
         return (
-            f"{check.name}: {check.details['count']} of {check.details['n']:,} weights lie "
-            f"beyond the bound +-{check.details['bound']:.6g} (none can under H0)"
+            f"{check.name}: {check.details['count']:,} of {check.details['n']:,} {weights} "
+            f"weights lie beyond the {bounded} side's documented hard bound "
+            f"+-{check.details['bound']:.6g}, which no weight can cross if both draw alike"
         )
     if check.name == "orthogonality_match":
         return (
             f"{check.name}: one side is orthogonal and the other is not (largest |G/gain^2 - I|: "
             f"left {check.details['left_error']:.3g}, right {check.details['right_error']:.3g})"
         )
-    parts = [f"{check.name}: estimate {check.estimate:.4g} {check.unit}"]
+    if check.name == "ks_2samp":
+        return (
+            f"ks_2samp: KS distance {check.estimate:.4g} (margin {check.margin:g}), "
+            f"p={check.pvalue:.3g} vs threshold {check.threshold:.3g}"
+        )
+    parts = [f"{check.name}: estimate {check.estimate:.4g} ({check.unit})"]
     if check.interval is not None:
         parts.append(f"interval [{check.interval[0]:.4g}, {check.interval[1]:.4g}]")
     parts.append(f"margin {check.margin:g}")

@@ -195,4 +195,6 @@ def update_baseline(current: Path, baseline: Path) -> int:
     shutil.copy2(current / MANIFEST, baseline / MANIFEST)
     for entry in manifest["comparisons"]:
         shutil.copy2(current / entry["file"], baseline / entry["file"])
+    if (current / "report.md").exists():
+        shutil.copy2(current / "report.md", baseline / "report.md")
     return len(manifest["comparisons"])

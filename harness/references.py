@@ -35,6 +35,10 @@ class Normal:
     std: float
     family: str = "normal"
 
+    def __post_init__(self):
+        if not self.std > 0:
+            raise ValueError(f"a normal reference needs std > 0; received std={self.std}")
+
     def cdf(self, x: np.ndarray) -> np.ndarray:
         return special.ndtr((np.asarray(x, dtype=np.float64) - self.mean) / self.std)
 
@@ -74,6 +78,13 @@ class TruncatedNormal:
     half_width: float
     variance_corrected: bool | None = None
     family: str = "truncated_normal"
+
+    def __post_init__(self):
+        if not (self.scale > 0 and self.half_width > 0):
+            raise ValueError(
+                "a truncated normal reference needs scale > 0 and bounds around its mean; "
+                f"received scale={self.scale}, half width={self.half_width}"
+            )
 
     @classmethod
     def variance_corrected_at(cls, std: float, bound_in_scale: float = 2.0, mean: float = 0.0):
@@ -161,6 +172,12 @@ class Uniform:
     mean: float
     half_width: float
     family: str = "uniform"
+
+    def __post_init__(self):
+        if not self.half_width > 0:
+            raise ValueError(
+                f"a uniform reference needs low < high; received half width {self.half_width}"
+            )
 
     @classmethod
     def with_std(cls, std: float, mean: float = 0.0):

@@ -51,11 +51,14 @@ def _deciding_checks(document: dict[str, Any]) -> str:
     if document["verdict"] == "different":
         names = [c["name"] for c in checks if c["outcome"] == "different"]
     elif document["verdict"] == "inconclusive":
-        names = [c["name"] for c in checks if c["outcome"] == "undecided"]
+        names = [
+            "undecided: " + ", ".join(c["name"] for c in checks if c["outcome"] == "undecided")
+        ]
     elif document["verdict"] == "same":
-        names = [f"all {sum(c['outcome'] == 'equivalent' for c in checks)} within margins"]
+        count = sum(c["outcome"] == "equivalent" for c in checks)
+        names = [f"{count} {'check' if count == 1 else 'checks'} within margins"]
     else:
-        names = [document["reasons"][0]] if document["reasons"] else []
+        names = ["-"]
     return ", ".join(names)
 
 
@@ -99,6 +102,8 @@ def _sides_table(document: dict[str, Any]) -> list[str]:
 
     def fitted(side):
         fit = side.get("fit") or {}
+        if fit.get("skipped"):
+            return "not fitted"
         return fit.get("supported") or "none supported"
 
     def versions(side):

@@ -10,6 +10,7 @@ a `SpecError` whose one-line message names the bad value and the valid choices.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,13 +226,25 @@ class ComparisonSpec:
     seed: int
 
     def side_seed(self, position: int) -> int:
-        """Derive a side's seed from the comparison seed and the side's position (0 or 1).
+        """Derive a side's seed from the comparison seed, its name and the side's position.
 
-        The two sides never share a random stream, even when they name the same framework, and
-        the same comparison seed always gives the same side seeds.
+        The two sides never share a random stream, even when they name the same framework;
+        comparisons of one suite, which share its seed, get independent draws through their
+        names; and the same seed and name always give the same side seeds.
         """
-        state = np.random.SeedSequence([self.seed, position]).generate_state(1)[0]
+        name_key = zlib.crc32(self.name.encode())
+        state = np.random.SeedSequence([self.seed, name_key, position]).generate_state(1)[0]
         return int(state) & 0x7FFFFFFF
+
+
+def check_sample_size(layer: LayerSpec, layers: int) -> None:
+    """Reject a comparison whose sides would hold fewer than 2 weights each."""
+    weights = layer.weights_per_layer * layers
+    if weights < 2:
+        raise SpecError(
+            f"{layer.text} x {layers} layers gives {weights} weight per side; "
+            "a comparison needs at least 2 (raise --layers)"
+        )
 
 
 def check_positive(name: str, value: Any) -> int:

@@ -30,6 +30,7 @@ from harness.specs import (
     SpecError,
     check_alpha,
     check_positive,
+    check_sample_size,
     check_seed,
     parse_layer,
     parse_side,
@@ -86,6 +87,8 @@ def load_suite(path: Path) -> Suite:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"suite file not found: {path}") from None
+    except OSError as error:
+        raise SpecError(f"cannot read suite file {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpecError(f"malformed suite file {path}: {error}") from None
 
@@ -141,4 +144,5 @@ def _plan(entry: dict, seed: int, margins: Margins, names: set) -> PlannedCompar
         layers=check_positive("layers", entry["layers"]),
         seed=check_seed(entry.get("seed", seed)),
     )
+    check_sample_size(layer, spec.layers)
     return PlannedComparison(spec, apply_margins(margins, entry.get("margins"), "margins"))

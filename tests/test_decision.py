@@ -232,7 +232,10 @@ def test_leaked_truncation_is_different(reference_truncated_draws):
 
     assert decision.verdict == DIFFERENT
     assert deciding_names(decision) == {"within_left_bound"}
-    assert "3 of 25,600 weights lie beyond the bound" in decision.reasons[0]
+    assert (
+        "3 of 25,600 right weights lie beyond the left side's documented hard bound"
+        in (decision.reasons[0])
+    )
 
 
 def test_clean_truncations_not_different(reference_truncated_draws):
