@@ -47,8 +47,9 @@ class Draw:
     """The weights of `layers` initialisations, stacked on a leading axis, canonical layout."""
 
     weights: np.ndarray
-    fan_in: int
-    fan_out: int
+    # None where the framework defines no fans (1-D biases); fractional for custom axes.
+    fan_in: int | float | None
+    fan_out: int | float | None
     reference: dict[str, Any]
     native_shape: tuple[int, ...]
     layer_class: str

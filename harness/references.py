@@ -234,6 +234,9 @@ class Orthogonal:
     cols: int
     mean: float = 0.0
     family: str = "orthogonal"
+    # Row blocks drawn as separate orthogonal matrices (Flax's per-gate recurrent kernels);
+    # rows and cols describe one block.
+    blocks: int = 1
 
     @property
     def dimension(self) -> int:
@@ -266,6 +269,7 @@ class Orthogonal:
             "gain": self.gain,
             "rows": self.rows,
             "cols": self.cols,
+            "blocks": self.blocks,
         }
 
 
@@ -317,7 +321,12 @@ def reference_from_dict(data: dict[str, Any]) -> Reference:
         values = data.get("values")
         return Constant(data.get("value"), tuple(values) if values is not None else None)
     if family == "orthogonal":
-        return Orthogonal(float(data["gain"]), int(data["rows"]), int(data["cols"]))
+        return Orthogonal(
+            float(data["gain"]),
+            int(data["rows"]),
+            int(data["cols"]),
+            blocks=int(data.get("blocks", 1)),
+        )
     raise ValueError(
         f"unknown reference family {family!r}; "
         "expected one of: normal, truncated_normal, uniform, orthogonal, constant"

@@ -24,18 +24,21 @@ from harness.references import Constant, Orthogonal, Reference
 ORTHOGONALITY_TOLERANCE = 1e-4
 
 
-def matrices(weights: np.ndarray) -> np.ndarray:
-    """View (layers, out, in, *kernel) weights as (layers, out, in * kernel) float64 matrices."""
-    return np.asarray(weights, dtype=np.float64).reshape(weights.shape[0], weights.shape[1], -1)
+def matrices(weights: np.ndarray, blocks: int = 1) -> np.ndarray:
+    """View (layers, out, in, *kernel) weights as (layers * blocks, out / blocks, in * kernel)."""
+    stack = np.asarray(weights, dtype=np.float64).reshape(weights.shape[0], weights.shape[1], -1)
+    layers, rows, cols = stack.shape
+    return stack.reshape(layers * blocks, rows // blocks, cols)
 
 
-def singular_values(weights: np.ndarray) -> np.ndarray:
-    return np.linalg.svd(matrices(weights), compute_uv=False)
+def singular_values(weights: np.ndarray, blocks: int = 1) -> np.ndarray:
+    return np.linalg.svd(matrices(weights, blocks), compute_uv=False)
 
 
-def orthogonality_error(weights: np.ndarray, gain: float) -> float:
-    """Return the largest |G / gain^2 - I| entry over all layers."""
-    stack = matrices(weights)
+def orthogonality_error(weights: np.ndarray, gain: float, blocks: int = 1) -> float:
+    """Return the largest |G / gain^2 - I| entry over all layers (and row blocks)."""
+    # Each block of rows is its own orthogonal matrix, checked like an extra layer.
+    stack = matrices(weights, blocks)
     rows, cols = stack.shape[1:]
     if rows <= cols:
         gram = stack @ stack.transpose(0, 2, 1)
@@ -75,7 +78,7 @@ def against_orthogonal(weights: np.ndarray, reference: Orthogonal, *, scope: str
     float32 rounding) is decided exactly, with p = 0 or 1. ``reference_ks`` tests one element
     per layer against the exact marginal of a Haar-distributed orthogonal matrix.
     """
-    error = orthogonality_error(weights, reference.gain)
+    error = orthogonality_error(weights, reference.gain, reference.blocks)
     checks = [
         _structure_check(
             "orthogonality_error",
@@ -105,9 +108,9 @@ def against_orthogonal(weights: np.ndarray, reference: Orthogonal, *, scope: str
     return checks
 
 
-def _gain(weights: np.ndarray) -> float:
+def _gain(weights: np.ndarray, blocks: int = 1) -> float:
     """Estimate the gain as the mean singular value; exact for an orthogonal matrix."""
-    return float(singular_values(weights).mean())
+    return float(singular_values(weights, blocks).mean())
 
 
 def between_structured(
@@ -126,8 +129,11 @@ def between_structured(
       exact, so its error is the rounding tolerance rather than a sampling error.
     - ``element_ks``: two-sample KS on element [0, 0] of every layer, H0 one distribution.
     """
-    gains = (_gain(left), _gain(right))
-    errors = [orthogonality_error(w, g) for w, g in ((left, gains[0]), (right, gains[1]))]
+    blocks = [getattr(r, "blocks", 1) for r in (left_reference, right_reference)]
+    gains = (_gain(left, blocks[0]), _gain(right, blocks[1]))
+    errors = [
+        orthogonality_error(w, g, b) for w, g, b in zip((left, right), gains, blocks, strict=True)
+    ]
     orthogonal = [e <= ORTHOGONALITY_TOLERANCE for e in errors]
     mismatch = orthogonal[0] != orthogonal[1]
     checks = [
@@ -153,7 +159,9 @@ def between_structured(
     if not both:
         # Some side is not orthogonal: its mean singular value varies from layer to layer, so
         # the error of the gain comes from the spread of per-layer gains.
-        per_layer = [singular_values(w).mean(axis=1) for w in (left, right)]
+        per_layer = [
+            singular_values(w, b).mean(axis=1) for w, b in zip((left, right), blocks, strict=True)
+        ]
         ratio_error = math.sqrt(sum(g.var(ddof=1) / g.mean() ** 2 / g.size for g in per_layer))
     checks.append(
         z_test_check(
