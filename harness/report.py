@@ -224,10 +224,22 @@ def markdown_summary(
         omitted.append(documents[len(blocks)]["comparison"])
     body = sum(blocks, [])
     if omitted:
-        files = ", ".join(f"`{name}.json`" for name in reversed(omitted))
         body += [
-            f"Details of {len(omitted)} more comparisons are left out to stay under GitHub's "
-            f"comment limit; see {files}.",
+            f"Details of {len(omitted)} comparisons are left out to stay under GitHub's "
+            "comment limit; each comparison's JSON file beside this report holds them.",
             "",
         ]
+    # A very long suite does not fit even as a table: keep the first rows and the tally.
+    table_end = head.index("## Details")
+    rows_dropped = 0
+    while len("\n".join(head + body + tail)) > _REPORT_BUDGET and table_end > 8:
+        head.pop(table_end - 2)
+        table_end -= 1
+        rows_dropped += 1
+    if rows_dropped:
+        head.insert(
+            table_end - 1,
+            f"\n{rows_dropped} more comparisons are counted in the tally above; "
+            "`manifest.json` lists every verdict file.",
+        )
     return "\n".join(head + body + tail)

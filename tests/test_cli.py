@@ -281,8 +281,11 @@ def test_motivating_case_writes_verdict(motivating_runs):
         assert run["exit_code"] == 0
         assert sorted(p.name for p in run["out"].iterdir()) == [
             f"{MOTIVATING_NAME}.json",
+            "manifest.json",
+            "plots",
             "report.md",
         ]
+        assert (run["out"] / "plots" / f"{MOTIVATING_NAME}.png").stat().st_size > 0
 
 
 @pytest.mark.frameworks
@@ -407,7 +410,7 @@ def test_controls_same_for_ten_seeds(tmp_path):
     exit_code = cli.main(["run", str(suite), "--out", str(out)])
 
     assert exit_code == 0
-    verdicts = sorted(out.glob("*.json"))
+    verdicts = sorted(p for p in out.glob("*.json") if p.name != "manifest.json")
     assert len(verdicts) == 20
     for path in verdicts:
         document = json.loads(path.read_text())
