@@ -93,6 +93,11 @@ choices = {
 # Arguments that must be numbers.
 numeric = ("scale", "stddev", "lower", "upper", "value")
 
+# Combinations this adapter reports as skipped, for `init-harness list`.
+no_counterpart = {
+    "conv_transpose1d/2d with groups != 1": "flax.nnx.ConvTranspose has no feature groups",
+}
+
 # Initializers that take no key and return the same array for every layer.
 _CONSTANT_BUILDERS = ("constant", "zeros", "ones")
 

@@ -93,6 +93,15 @@ choices = {
 # Arguments that must be numbers.
 numeric = ("scale", "mean", "stddev", "minval", "maxval", "gain", "value")
 
+# Combinations this adapter reports as skipped, for `init-harness list`.
+no_counterpart = {
+    "conv_transpose1d/2d with groups != 1": "Keras' transposed convolutions take no groups",
+    "lstm/gru in float16 or bfloat16": (
+        "the default orthogonal recurrent initializer needs a QR decomposition that some "
+        "backends lack at half precision"
+    ),
+}
+
 _DTYPES = ("float32", "float16", "bfloat16")
 
 

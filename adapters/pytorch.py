@@ -79,6 +79,11 @@ choices = {
 # Arguments that must be numbers.
 numeric = ("a", "b", "gain", "mean", "std", "val")
 
+# Combinations this adapter reports as errors rather than draws, for `init-harness list`.
+no_counterpart = {
+    "orthogonal in float16 or bfloat16": "torch's CPU QR (geqrf) has no half-precision kernel",
+}
+
 _DEFAULTS = {
     "kaiming_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
     "kaiming_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},

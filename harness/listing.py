@@ -102,7 +102,10 @@ def render() -> str:
         ("layers (LAYER[.TENSOR], first tensor by default; canonical layouts)", layers()),
         ("initializers by common name (- = no counterpart)", initializers()),
         ("each framework's own names and arguments", own_initializers()),
-        ("no counterpart (such sides are skipped with this reason)", no_counterparts()),
+        (
+            "no counterpart (such sides are skipped, or end in error, with this reason)",
+            no_counterparts(),
+        ),
     ]
     out = []
     for title, lines in sections:

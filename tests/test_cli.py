@@ -447,3 +447,37 @@ def test_orthogonal_sides_use_structural_checks(tmp_path):
     for side in document["sides"]:
         assert side["reference"]["family"] == "orthogonal"
         assert side["conforms_to_reference"]
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_reduced_precision_comparison_runs(tmp_path, dtype):
+    out = tmp_path / "out"
+    arguments = _compare_arguments(
+        f"torch:kaiming_normal@{dtype}", f"keras/jax:he_normal@{dtype}", layers="100"
+    )
+    exit_code = cli.main([*arguments, "--name", dtype, "--no-plots", "--out", str(out)])
+
+    document = json.loads((out / f"{dtype}.json").read_text())
+    assert exit_code == 0
+    assert [side["dtype"] for side in document["sides"]] == [dtype, dtype]
+    # The truncation still decides; rounding to 16 bits must not fake bound violations.
+    assert document["verdict"] == "different"
+    assert document["sides"][1]["bound_violations"] == 0
+
+
+@pytest.mark.frameworks
+def test_raising_initializer_is_a_finding(tmp_path):
+    # A 1-D bias has no fans, so torch's kaiming_normal_ raises inside the framework.
+    out = tmp_path / "out"
+    arguments = _compare_arguments(
+        "torch:kaiming_normal", "keras:he_normal", layer="dense(in=16,out=16).bias"
+    )
+    exit_code = cli.main([*arguments, "--name", "bias", "--no-plots", "--out", str(out)])
+
+    document = json.loads((out / "bias.json").read_text())
+    assert exit_code == 0
+    assert document["verdict"] == "error"
+    assert document["sides"][0]["status"] == "error"
+    assert "ValueError" in document["sides"][0]["reason"]
+    assert (out / "report.md").exists()
