@@ -7,7 +7,7 @@
   inside its margin (two one-sided tests per check). Requiring all of them is an
   intersection-union test, so "same" is wrong with probability at most alpha without any
   multiplicity correction. Hard-bound checks can only refute sameness.
-- **inconclusive**: neither. The verdict then says about how many weights per side would settle
+- **inconclusive**: neither. The verdict then estimates how many weights per side would settle
   every undecided check (see `_weights_needed` for the planning assumptions).
 
 Under H0 for every check, a "different" verdict occurs with probability at most alpha (the

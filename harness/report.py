@@ -191,7 +191,7 @@ def markdown_summary(
     """Render a report for a GitHub issue comment: summary table, details, environment.
 
     When the full report would pass the comment limit, the per-comparison details are dropped
-    from the end until it fits, and the report says which verdict files hold them.
+    from the end until it fits, then summary rows; a closing line points to the JSON files.
     """
     counts = {}
     for document in documents:
