@@ -391,8 +391,12 @@ def write_markdown(result: dict, path: Path) -> None:
         f"numpy: {null['false_alarms']} false alarms in {null['runs']} runs, rate "
         f"{null['rate']:.2g}, one-sided 95% upper bound {null['rate_upper_95']:.2g} "
         f"(target: at most {null['target_rate_upper_95']:g}).",
-        f"Real frameworks: {frameworks['false_alarms']} false alarms "
-        f"in {frameworks['runs']} runs.",
+        f"Real frameworks: {frameworks['false_alarms']} false "
+        f"{'alarm' if frameworks['false_alarms'] == 1 else 'alarms'} "
+        f"in {frameworks['runs']} runs (one-sided 95% upper bound "
+        f"{frameworks['rate_upper_95']:.2g}). At the numpy rate, at least one false alarm in "
+        f"{frameworks['runs']} runs has probability "
+        f"{1 - (1 - null['rate']) ** frameworks['runs']:.2f}.",
         "At 25,600 weights a side most null runs end `inconclusive`: showing equivalence needs "
         "about 300,000 weights a side (see docs/statistics.md).",
         "",
@@ -436,6 +440,11 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def rewrite_markdown(json_path: Path, markdown_path: Path) -> None:
+    """Render the Markdown report again from a calibration JSON file, without simulating."""
+    write_markdown(json.loads(json_path.read_text()), markdown_path)
 
 
 def main(argv: list[str] | None = None) -> int:
