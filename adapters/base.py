@@ -29,7 +29,7 @@ class InitializerInfo:
 
 @dataclass(frozen=True)
 class DrawRequest:
-    """What to draw: `layers` fresh initialisations of one layer, seeded by `seed`."""
+    """A draw order: `layers` fresh initialisations of one layer tensor, seeded by `seed`."""
 
     initializer: str
     arguments: Mapping[str, Any]
@@ -70,7 +70,7 @@ class Draw:
 
 
 class Adapter(Protocol):
-    """A framework as the harness sees it: a static catalogue plus a `draw` that imports it."""
+    """A framework adapter: a static catalogue plus a `draw` that imports the framework."""
 
     framework: str
     # Backends the side string may name after a slash; None is the framework's default.

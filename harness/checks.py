@@ -353,8 +353,8 @@ def _bound_check(
 
     Under H0 a single weight beyond the bound is impossible, so any count is significant
     (p = 0) and zero gives p = 1. With zero weights beyond the bound the upper 1 - alpha bound
-    on the mass is -ln(alpha) / n; the check cannot show equivalence on its own, since the
-    distribution checks bound any mass difference already. The smallest detectable effect is
+    on the mass is -ln(alpha) / n. The check cannot show equivalence on its own, because the
+    distribution checks already bound any mass difference. The smallest detectable effect is
     the mass beyond the bound that yields at least one weight there with probability `POWER`.
     """
     half_width = reference.bound * (1.0 + tolerance)

@@ -11,7 +11,7 @@ Exit codes, most severe first:
 - 0: every verdict and key figure agrees. Known differences pass, because the baseline
   records them; ``--update-baseline`` rewrites the baseline on purpose.
 
-Figures drawn with the same seed and versions repeat exactly; across versions, random draws
+Figures drawn with the same seed and versions repeat exactly. Across versions the random draws
 change, so figure tolerances are wide enough for sampling noise at the default suite's sizes.
 """
 

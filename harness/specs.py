@@ -146,10 +146,6 @@ class SideSpec:
         """The worker process this side runs in: one per framework and backend."""
         return (self.framework, self.backend)
 
-    @property
-    def label(self) -> str:
-        return self.framework if self.backend is None else f"{self.framework}/{self.backend}"
-
 
 def parse_side(text: str) -> SideSpec:
     body, at, dtype = text.strip().rpartition("@")
@@ -228,9 +224,9 @@ class ComparisonSpec:
     def side_seed(self, position: int) -> int:
         """Derive a side's seed from the comparison seed, its name and the side's position.
 
-        The two sides never share a random stream, even when they name the same framework;
-        comparisons of one suite, which share its seed, get independent draws through their
-        names; and the same seed and name always give the same side seeds.
+        The two sides never share a random stream, even when they name the same framework.
+        Comparisons of one suite share its seed, so their names keep their draws independent.
+        The same seed and name always give the same side seeds.
         """
         name_key = zlib.crc32(self.name.encode())
         state = np.random.SeedSequence([self.seed, name_key, position]).generate_state(1)[0]

@@ -1,6 +1,6 @@
 """Worker process: draws every request of one framework and backend, then exits.
 
-Run as ``python -m harness.worker JOB_DIR``. The job folder holds ``job.json`` (the framework,
+Run as ``python -m harness.worker JOB_DIR``. The job folder contains ``job.json`` (the framework,
 the backend and the draw requests); the worker writes one ``<id>.npy`` per successful request
 and ``result.json`` with each request's metadata or error. A framework that fails to import
 marks every request as skipped with the import error as its reason.
