@@ -1,8 +1,10 @@
 """The decision rule: one verdict, same / different / inconclusive, from all checks together.
 
-- **different**: some check rejects its H0 "no difference" under the Holm step-down correction
-  at family-wise level alpha, and its estimated effect lies beyond that check's equivalence
-  margin. A significant effect smaller than its margin is not called a difference.
+Each check tests interval hypotheses about its effect against its equivalence margin m:
+
+- **different**: some check rejects its H0 "|effect| <= m" under the Holm step-down correction
+  at family-wise level alpha. The difference is then shown to exceed the margin, not only to be
+  nonzero.
 - **same**: every check that can show equivalence places its (1 - 2 alpha) confidence interval
   inside its margin (two one-sided tests per check). Requiring all of them is an
   intersection-union test, so "same" is wrong with probability at most alpha without any
@@ -10,9 +12,10 @@
 - **inconclusive**: neither. The verdict then estimates how many weights per side would settle
   every undecided check (see `_weights_needed` for the planning assumptions).
 
-Under H0 for every check, a "different" verdict occurs with probability at most alpha (the
-family-wise error rate Holm controls); with equal distributions and enough weights, "same" is
-reached with high probability, since each interval shrinks as 1 / sqrt(n).
+Whenever every effect lies inside its margin, equal distributions included, a "different"
+verdict occurs with probability at most alpha (the family-wise error rate Holm controls). With
+equal distributions and enough weights, "same" is reached with high probability, since each
+interval shrinks as 1 / sqrt(n).
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
     Inside its margin, the check is planned as an equivalence test under no true difference: the
     interval half width must fall below the margin, with power `POWER` against the estimate's
     own noise. Beyond its margin but not significant, the current estimate is taken as the true
-    effect (a plug-in estimate) and must clear the worst-case Holm threshold.
+    effect (a plug-in estimate), and its excess over the margin must clear the worst-case Holm
+    threshold.
     """
     n = check.details.get("n")
     if n is None or check.interval is None:
@@ -92,11 +96,13 @@ def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
     if check.excess < check.margin:
         factor = (width / check.margin) ** 2
     else:
-        z_needed = float(special.ndtri(1.0 - alpha / (2.0 * family_size)))
-        standard_error = check.details.get("standard_error")
-        if standard_error is None:
-            standard_error = check.details["critical_distance"] / z_needed
-        factor = (z_needed * standard_error / check.excess) ** 2 if check.excess > 0 else math.inf
+        if check.name == "ks_2samp":
+            critical_excess = check.details["critical_distance"] - check.margin
+        else:
+            z_needed = float(special.ndtri(1.0 - alpha / (2.0 * family_size)))
+            critical_excess = z_needed * check.details["standard_error"]
+        beyond = check.excess - check.margin
+        factor = (critical_excess / beyond) ** 2 if beyond > 0 else math.inf
     if not math.isfinite(factor):
         return None
     return max(n + 1, math.ceil(n * factor))

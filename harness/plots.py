@@ -400,7 +400,10 @@ def _draw_ecdf_difference(
     )
 
     if ks_check is not None:
-        text = f"KS D = {ks_check['statistic']:.4g}\n{_pvalue_text(ks_check['pvalue'])}"
+        text = (
+            f"KS D = {ks_check['statistic']:.4g} (margin {ks_check['margin']:g})\n"
+            f"{_pvalue_text(ks_check['pvalue'])} for D beyond the margin"
+        )
     else:
         text = f"largest |difference| = {abs(at_location):.4g}\n(subsets; no ks_2samp check)"
     axes.plot([location / sigma], [at_location], marker="o", color="crimson", markersize=6)
@@ -420,7 +423,7 @@ def _draw_ecdf_difference(
 
     critical = details.get("critical_distance")
     if critical is not None:
-        for level, label in ((critical, "KS critical distance"), (-critical, None)):
+        for level, label in ((critical, "KS distance called different"), (-critical, None)):
             axes.axhline(level, color="grey", linestyle=":", linewidth=0.9, label=label)
         axes.legend(loc="upper left", fontsize=7, framealpha=0.9)
 

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.checks import BOUND_RELATIVE_TOLERANCE, Margins, against_reference, between_sides
+from harness.checks import (
+    BOUND_RELATIVE_TOLERANCE,
+    Margins,
+    against_reference,
+    between_sides,
+    beyond_margin_pvalue,
+    ks_beyond_margin_pvalue,
+)
 from harness.references import Normal, TruncatedNormal, Uniform
 from harness.samples import Sample
 
@@ -47,24 +54,81 @@ def test_ks_2samp_matches_scipy_asymptotic(left_size, right_size):
 
     assert ks.statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert ks.estimate == ks.statistic
-    assert ks.pvalue == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert ks.details["no_difference_pvalue"] == pytest.approx(
+        expected.pvalue, rel=1e-9, abs=1e-300
+    )
     assert ks.details["location"] == pytest.approx(expected.statistic_location, rel=1e-12)
 
 
-def test_ks_2samp_matches_scipy_default():
+def test_ks_zero_margin_matches_scipy():
     rng = np.random.default_rng(20251204202)
     # Above 10,000 weights a side scipy's default method is the asymptotic one as well.
     left_weights = rng.normal(0.0, STD, 12_000)
     right_weights = rng.normal(0.002, STD, 15_000)
 
     checks = between_sides(
-        Sample(left_weights), Sample(right_weights), NORMAL, NORMAL, alpha=ALPHA, margins=Margins()
+        Sample(left_weights),
+        Sample(right_weights),
+        NORMAL,
+        NORMAL,
+        alpha=ALPHA,
+        margins=Margins(ks_distance=0.0),
     )
     ks = checks_by_name(checks)["ks_2samp"]
     expected = stats.ks_2samp(left_weights, right_weights)
 
     assert ks.statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert ks.pvalue == pytest.approx(expected.pvalue, rel=1e-6)
+
+
+def test_ks_margin_pvalue_is_dkw_bound():
+    # Equal sizes split the excess evenly: 2 * 2 exp(-2 n (excess / 2)^2).
+    n = 10_000
+    excess = 0.02
+    expected = 4.0 * math.exp(-2.0 * n * (excess / 2.0) ** 2)
+
+    assert ks_beyond_margin_pvalue(0.01 + excess, 0.01, n, n, 0.5) == pytest.approx(expected)
+    assert ks_beyond_margin_pvalue(0.009, 0.01, n, n, 0.0) == 1.0
+    assert ks_beyond_margin_pvalue(0.3, 0.0, n, n, 0.123) == 0.123
+
+
+def test_ks_margin_pvalue_valid_at_margin():
+    # Two distributions exactly one margin apart in KS distance: a normal and its shift.
+    # The DKW p-value must stay valid (rejections at most alpha) where the true distance equals
+    # the margin, the hardest case of H0.
+    margin = 0.01
+    shift = stats.norm.ppf(0.5 + margin) - stats.norm.ppf(0.5)
+    rng = np.random.default_rng(20251204210)
+    n = 5_000
+    rejected = 0
+    for _ in range(200):
+        left = np.sort(rng.normal(0.0, 1.0, n))
+        right = np.sort(rng.normal(shift, 1.0, n))
+        distance = stats.ks_2samp(left, right, method="asymp").statistic
+        rejected += ks_beyond_margin_pvalue(distance, margin, n, n, 0.0) <= 0.05
+    assert rejected <= 10
+
+
+def test_beyond_margin_pvalue():
+    # At margin 0 the p-value is the two-sided one of "no effect".
+    assert beyond_margin_pvalue(2.0, 1.0, 0.0) == pytest.approx(2.0 * stats.norm.sf(2.0))
+    # The worst case of H0 puts the effect at the margin.
+    expected = stats.norm.sf(3.0) + stats.norm.sf(5.0)
+    assert beyond_margin_pvalue(-4.0, 1.0, 1.0) == pytest.approx(expected)
+    assert beyond_margin_pvalue(0.5, 1.0, 1.0) > 0.5
+    assert beyond_margin_pvalue(0.02, 0.0, 0.01) == 0.0
+    assert beyond_margin_pvalue(0.01, 0.0, 0.01) == 1.0
+
+
+def test_beyond_margin_size_at_margin():
+    rng = np.random.default_rng(20251204211)
+    estimates = rng.normal(1.0, 0.5, 20_000)
+
+    pvalues = np.array([beyond_margin_pvalue(x, 0.5, 1.0) for x in estimates])
+    rate = float(np.mean(pvalues <= 0.01))
+
+    # One-sided at the margin: close to 0.01, never well above it.
+    assert 0.008 <= rate <= 0.012
 
 
 @pytest.mark.parametrize(
@@ -101,8 +165,12 @@ def test_moment_checks_are_z_tests():
     for check in checks[1:]:
         standard_error = check.details["standard_error"]
         assert check.statistic == pytest.approx(check.estimate / standard_error, rel=1e-12)
+        distance = abs(check.estimate) - check.margin
         assert check.pvalue == pytest.approx(
-            2.0 * stats.norm.sf(abs(check.statistic)), rel=1e-9, abs=1e-300
+            stats.norm.sf(distance / standard_error)
+            + stats.norm.sf((distance + 2.0 * check.margin) / standard_error),
+            rel=1e-9,
+            abs=1e-300,
         )
         low, high = check.interval
         assert low == pytest.approx(check.estimate - z_equivalence * standard_error, rel=1e-9)

@@ -124,6 +124,36 @@ def test_significant_effect_beyond_margin_is_different():
     assert decision.weights_needed is None
 
 
+def _with_exact_std(values: np.ndarray, std: float) -> np.ndarray:
+    return (values - values.mean()) / values.std() * std
+
+
+def test_effect_near_margin_inconclusive():
+    # A 0.75% std mismatch at 400,000 weights a side: z = 4.7 against "no effect", but only 1.6
+    # standard errors beyond the 0.5% margin, so the difference is not shown to exceed it.
+    rng = np.random.default_rng(20251204212)
+    left = _with_exact_std(rng.normal(0.0, STD, 400_000), STD)
+    right = _with_exact_std(rng.normal(0.0, STD, 400_000), 1.0075 * STD)
+
+    decision = compare(left, right, NORMAL, NORMAL)
+    std_ratio = next(c for c in decision.checks if c.name == "std_ratio")
+
+    assert std_ratio.statistic > 4.5
+    assert std_ratio.outcome == "undecided"
+    assert decision.verdict == INCONCLUSIVE
+
+
+def test_effect_beyond_margin_different():
+    rng = np.random.default_rng(20251204213)
+    left = _with_exact_std(rng.normal(0.0, STD, 400_000), STD)
+    right = _with_exact_std(rng.normal(0.0, STD, 400_000), 1.02 * STD)
+
+    decision = compare(left, right, NORMAL, NORMAL)
+
+    assert decision.verdict == DIFFERENT
+    assert "std_ratio" in deciding_names(decision)
+
+
 def test_wide_interval_is_inconclusive():
     checks = [
         make_check("wide", pvalue=0.3, estimate=0.02, interval=(-0.15, 0.19)),

@@ -60,10 +60,12 @@ def ks_check(left: np.ndarray, right: np.ndarray) -> dict:
         "scope": "between",
         "statistic": float(result.statistic),
         "pvalue": float(result.pvalue),
+        "margin": 0.01,
         "details": {
             "location": float(result.statistic_location),
-            # Close to what the harness computes for 25,600 weights a side at alpha 1e-3.
-            "critical_distance": 0.0194,
+            # Close to what the harness computes for 25,600 weights a side at alpha 1e-3: the
+            # margin plus the DKW excess at the worst Holm step.
+            "critical_distance": 0.0385,
             "n": min(left.size, right.size),
         },
     }
