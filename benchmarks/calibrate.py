@@ -6,6 +6,8 @@ comparisons, through the same checks and decision rule as ``init-harness``, and 
 
 - null runs on numpy draws (equal distributions on both sides) and on real frameworks
   (torch against torch, Keras on TensorFlow against Keras on JAX), counting "different";
+- boundary null runs, with one effect exactly at its margin, the hardest case of H0, at a
+  family-wise alpha of 0.05 so that their rate can be measured;
 - alternatives on numpy draws, each with its target power;
 - the sample size each check needs for 0.99 power on a variance-corrected truncated normal
   against a normal, beside the size the exact likelihood-ratio test between the two needs.
@@ -54,6 +56,7 @@ class Scenario:
     right_documented: Reference | None = None
     # Probability that a right-side weight is replaced by a value beyond the right's bound.
     leak_rate: float = 0.0
+    alpha: float = ALPHA
 
 
 NORMAL = Normal(0.0, SIGMA)
@@ -73,6 +76,34 @@ NULL_SCENARIOS = [
 # misses, an estimate below 0.999, in about one calibration in ten. At 10,000 runs the same
 # power expects five misses, and only eleven or more would miss the target.
 POWER_RUNS = 10_000
+
+# Family-wise alpha of the boundary runs: at 1e-3 their false alarms would be too rare to count.
+BOUNDARY_ALPHA = 0.05
+STD_AT_MARGIN = Normal(0.0, (1.0 + checks.Margins().std_ratio) * SIGMA)
+MEAN_AT_MARGIN = Normal(checks.Margins().mean * SIGMA, SIGMA)
+
+BOUNDARY_SCENARIOS = [
+    Scenario(
+        "std ratio at its margin (1.005)",
+        NORMAL,
+        STD_AT_MARGIN,
+        MOTIVATING_SIZE,
+        4000,
+        left_documented=NORMAL,
+        right_documented=NORMAL,
+        alpha=BOUNDARY_ALPHA,
+    ),
+    Scenario(
+        "mean shift at its margin (0.01 expected std)",
+        NORMAL,
+        MEAN_AT_MARGIN,
+        MOTIVATING_SIZE,
+        4000,
+        left_documented=NORMAL,
+        right_documented=NORMAL,
+        alpha=BOUNDARY_ALPHA,
+    ),
+]
 
 ALTERNATIVES = [
     Scenario(
@@ -145,10 +176,10 @@ def _simulate(arguments: tuple[Scenario, int]) -> str:
         Sample(right),
         scenario.left_documented or scenario.left,
         scenario.right_documented or scenario.right,
-        alpha=ALPHA,
+        alpha=scenario.alpha,
         margins=checks.Margins(),
     )
-    return decision.decide(found, ALPHA).verdict
+    return decision.decide(found, scenario.alpha).verdict
 
 
 def _run_scenario(scenario: Scenario, pool: ProcessPoolExecutor, index: int) -> dict:
@@ -169,7 +200,7 @@ def _lower_95(events: int, runs: int) -> float:
     return 0.0 if events == 0 else float(stats.beta.ppf(0.05, events, runs - events + 1))
 
 
-def _null_summary(cases: list[dict]) -> dict:
+def _null_summary(cases: list[dict], target: float = 2.0 * ALPHA) -> dict:
     runs = sum(c["runs"] for c in cases)
     alarms = sum(c["false_alarms"] for c in cases)
     return {
@@ -177,14 +208,14 @@ def _null_summary(cases: list[dict]) -> dict:
         "false_alarms": alarms,
         "rate": alarms / runs,
         "rate_upper_95": _upper_95(alarms, runs),
-        "target_rate_upper_95": 2.0 * ALPHA,
+        "target_rate_upper_95": target,
         "cases": cases,
     }
 
 
-def numpy_nulls(pool) -> dict:
+def numpy_nulls(pool, scenarios: list[Scenario], first_index: int = 0) -> list[dict]:
     cases = []
-    for index, scenario in enumerate(NULL_SCENARIOS):
+    for index, scenario in enumerate(scenarios, start=first_index):
         counts = _run_scenario(scenario, pool, index)
         cases.append(
             {
@@ -196,7 +227,7 @@ def numpy_nulls(pool) -> dict:
                 "inconclusive": counts["inconclusive"],
             }
         )
-    return _null_summary(cases)
+    return cases
 
 
 def alternatives(pool) -> list[dict]:
@@ -402,6 +433,7 @@ def _check_decided(arguments: tuple[int, str, int]) -> bool:
 def write_markdown(result: dict, path: Path) -> None:
     null = result["null"]
     frameworks = result["null_frameworks"]
+    boundary = result["null_boundary"]
     lines = [
         "# Calibration",
         "",
@@ -432,10 +464,32 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{frameworks['rate_upper_95']:.2g}). At the numpy rate's upper bound, at least one "
         f"false alarm in {frameworks['runs']} runs would have probability "
         f"{1 - (1 - null['rate_upper_95']) ** frameworks['runs']:.2f}.",
-        "`different` must show a difference beyond its margin, so under H0 the rate lies far "
-        "below alpha once the margins exceed a few standard errors. At 25,600 weights a side "
-        "null runs end `inconclusive`: showing equivalence 9 times in 10 needs about 900,000 "
-        "weights a side for normal draws (see docs/statistics.md).",
+        "`different` must show a difference beyond its margin, so between equal distributions "
+        "the rate lies far below alpha once the margins exceed a few standard errors. At 25,600 "
+        "weights a side null runs end `inconclusive`: showing equivalence 9 times in 10 needs "
+        "about 900,000 weights a side for normal draws (see docs/statistics.md).",
+        "",
+        "## False alarms at the edge of H0",
+        "",
+        "H0 of `different` is every effect inside its margin, and its hardest case puts one "
+        "effect exactly at the margin. These runs do that on numpy normals, at family-wise "
+        f"alpha {boundary['alpha']:g} so that the rate can be measured; the rule allows at most "
+        "alpha.",
+        "",
+        "| draws | weights per side | runs | false alarms | rate | upper 95% |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {case['name']} | {case['n_per_side']:,} | {case['runs']} | "
+            f"{case['false_alarms']} | {case['false_alarms'] / case['runs']:.4f} | "
+            f"{_upper_95(case['false_alarms'], case['runs']):.4f} |"
+            for case in boundary["cases"]
+        ),
+        "",
+        f"All: {boundary['false_alarms']} in {boundary['runs']} runs, rate "
+        f"{boundary['rate']:.2g}, one-sided 95% upper bound {boundary['rate_upper_95']:.2g} "
+        f"(target: at most {boundary['target_rate_upper_95']:g}). One effect at its margin "
+        "meets the first Holm step, alpha divided by the 7 checks of a normal-against-normal "
+        f"comparison ({boundary['alpha'] / 7:.3g}).",
         "",
         "## Power",
         "",
@@ -500,19 +554,25 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every scenario's run count, e.g. 0.05 for a smoke run (default 1)",
     )
     arguments = parser.parse_args(argv)
-    global NULL_SCENARIOS, ALTERNATIVES
+    global NULL_SCENARIOS, ALTERNATIVES, BOUNDARY_SCENARIOS
     if arguments.runs_scale != 1.0:
-        NULL_SCENARIOS, ALTERNATIVES = (
+        NULL_SCENARIOS, ALTERNATIVES, BOUNDARY_SCENARIOS = (
             [replace(s, runs=max(1, round(s.runs * arguments.runs_scale))) for s in scenarios]
-            for scenarios in (NULL_SCENARIOS, ALTERNATIVES)
+            for scenarios in (NULL_SCENARIOS, ALTERNATIVES, BOUNDARY_SCENARIOS)
         )
 
     clock = time.perf_counter()
     with ProcessPoolExecutor(max_workers=arguments.jobs) as pool:
         print("null runs on numpy draws", flush=True)
-        null = numpy_nulls(pool)
+        null = _null_summary(numpy_nulls(pool, NULL_SCENARIOS))
         print("alternatives on numpy draws", flush=True)
         power = alternatives(pool)
+        print(f"boundary null runs at alpha {BOUNDARY_ALPHA:g}", flush=True)
+        boundary = _null_summary(
+            numpy_nulls(pool, BOUNDARY_SCENARIOS, len(NULL_SCENARIOS) + len(ALTERNATIVES)),
+            target=BOUNDARY_ALPHA,
+        )
+        boundary["alpha"] = BOUNDARY_ALPHA
         print("sample sizes for 0.99 power", flush=True)
         sizes = sample_size_table(pool)
     print("null runs on real frameworks", flush=True)
@@ -522,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         "alpha": ALPHA,
         "null": null,
         "null_frameworks": frameworks,
+        "null_boundary": boundary,
         "alternatives": power,
         "sample_sizes": sizes,
         "run": {
@@ -537,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(result, arguments.markdown)
 
     met = null["rate_upper_95"] <= null["target_rate_upper_95"] and frameworks["false_alarms"] == 0
+    met = met and boundary["rate_upper_95"] <= boundary["target_rate_upper_95"]
     met = met and all(item["met"] for item in power)
     print(
         f"targets {'met' if met else 'NOT met'}; wrote {arguments.json} and {arguments.markdown}"

@@ -72,14 +72,15 @@ def _outcome(check: Check) -> str:
     return "undecided"
 
 
-def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
+def _weights_needed(check: Check, alpha: float) -> int | None:
     """Estimate the weights per side that would settle an undecided check.
 
     Inside its margin, the check is planned as an equivalence test under no true difference: the
     interval half width must fall below the margin, with power `POWER` against the estimate's
     own noise. Beyond its margin but not significant, the current estimate is taken as the true
-    effect (a plug-in estimate), and its excess over the margin must clear the worst-case Holm
-    threshold.
+    effect (a plug-in estimate): the check's smallest detectable effect, which has power `POWER`
+    at the worst Holm step, must come down to it. How far that effect lies beyond the margin
+    shrinks as 1 / sqrt(n).
     """
     n = check.details.get("n")
     if n is None or check.interval is None:
@@ -95,14 +96,12 @@ def _weights_needed(check: Check, alpha: float, family_size: int) -> int | None:
         width = 0.5 * (high - low) * (z_interval + z_power) / z_interval
     if check.excess < check.margin:
         factor = (width / check.margin) ** 2
+    elif check.min_detectable_effect is None:
+        return None
     else:
-        if check.name == "ks_2samp":
-            critical_excess = check.details["critical_distance"] - check.margin
-        else:
-            z_needed = float(special.ndtri(1.0 - alpha / (2.0 * family_size)))
-            critical_excess = z_needed * check.details["standard_error"]
+        detectable = check.min_detectable_effect - check.margin
         beyond = check.excess - check.margin
-        factor = (critical_excess / beyond) ** 2 if beyond > 0 else math.inf
+        factor = (detectable / beyond) ** 2 if beyond > 0 else math.inf
     if not math.isfinite(factor):
         return None
     return max(n + 1, math.ceil(n * factor))
@@ -134,7 +133,7 @@ def decide(checks: list[Check], alpha: float) -> Decision:
     needed = []
     with_size = []
     for check in undecided:
-        weights = _weights_needed(check, alpha, len(decided))
+        weights = _weights_needed(check, alpha)
         with_size.append(check.with_decision(weights_needed=weights))
         if weights is not None:
             needed.append(weights)

@@ -132,15 +132,17 @@ def _sides_table(document: dict[str, Any]) -> list[str]:
 
 
 def _checks_table(document: dict[str, Any]) -> list[str]:
+    """Tabulate every check. A between-sides p-value tests H0 |estimate| <= margin."""
     lines = [
-        "| check | scope | statistic | p-value | threshold | passed | outcome |",
-        "|---|---|---|---|---|---|---|",
+        "| check | scope | estimate | margin | p-value | threshold | passed | outcome |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for check in document["checks"]:
         lines.append(
-            f"| {check['name']} | {check['scope']} | {_format(check['statistic'])} | "
-            f"{_format(check['pvalue'], 3)} | {_format(check['threshold'], 3)} | "
-            f"{_format(check['passed'])} | {check.get('outcome') or '-'} |"
+            f"| {check['name']} | {check['scope']} | {_format(check['estimate'])} | "
+            f"{_format(check['margin'])} | {_format(check['pvalue'], 3)} | "
+            f"{_format(check['threshold'], 3)} | {_format(check['passed'])} | "
+            f"{check.get('outcome') or '-'} |"
         )
     return lines
 
@@ -158,7 +160,10 @@ def _details_block(document: dict[str, Any]) -> list[str]:
     ]
     if document["checks"]:
         lines += [*_checks_table(document), ""]
-    lines.append(f"alpha {document['alpha']:g} (family-wise, Holm); margins: {margins}.")
+    lines.append(
+        f"alpha {document['alpha']:g} (family-wise, Holm); margins: {margins}. A between-sides "
+        "p-value tests H0 |estimate| <= margin, so `different` means beyond the margin."
+    )
     if document.get("plot"):
         lines += ["", f"Plot: `{document['plot']}`"]
     command = (document.get("run") or {}).get("command")

@@ -10,6 +10,7 @@ from scipy import stats
 
 from harness.checks import (
     BOUND_RELATIVE_TOLERANCE,
+    POWER,
     Margins,
     against_reference,
     between_sides,
@@ -92,21 +93,30 @@ def test_ks_margin_pvalue_is_dkw_bound():
     assert ks_beyond_margin_pvalue(0.3, 0.0, n, n, 0.123) == 0.123
 
 
-def test_ks_margin_pvalue_valid_at_margin():
-    # Two distributions exactly one margin apart in KS distance: a normal and its shift.
-    # The DKW p-value must stay valid (rejections at most alpha) where the true distance equals
-    # the margin, the hardest case of H0.
-    margin = 0.01
-    shift = stats.norm.ppf(0.5 + margin) - stats.norm.ppf(0.5)
+def _uniform_deviation(n: int, rng) -> float:
+    """Return sup |F_n - F| of n uniform draws."""
+    values = np.sort(rng.uniform(size=n))
+    steps = np.arange(1, n + 1) / n
+    return float(max(np.max(steps - values), np.max(values - (steps - 1.0 / n))))
+
+
+@pytest.mark.parametrize(("n_left", "n_right"), [(50, 50), (40, 400)])
+def test_ks_margin_pvalue_bounds_deviations(n_left, n_right):
+    # Where the true distance equals the margin, the observed one exceeds it by at most the two
+    # samples' own deviations. The p-value must bound their sum's tail: P(p <= u) <= u. With
+    # the constant 2 in place of 4, this fails for equal samples.
     rng = np.random.default_rng(20251204210)
-    n = 5_000
-    rejected = 0
-    for _ in range(200):
-        left = np.sort(rng.normal(0.0, 1.0, n))
-        right = np.sort(rng.normal(shift, 1.0, n))
-        distance = stats.ks_2samp(left, right, method="asymp").statistic
-        rejected += ks_beyond_margin_pvalue(distance, margin, n, n, 0.0) <= 0.05
-    assert rejected <= 10
+    margin = 0.01
+    sums = [
+        _uniform_deviation(n_left, rng) + _uniform_deviation(n_right, rng) for _ in range(2000)
+    ]
+
+    pvalues = np.array(
+        [ks_beyond_margin_pvalue(margin + x, margin, n_left, n_right, 1.0) for x in sums]
+    )
+
+    for level in (0.3, 0.5, 0.8, 0.95):
+        assert np.mean(pvalues <= level) <= level
 
 
 def test_beyond_margin_pvalue():
@@ -118,6 +128,21 @@ def test_beyond_margin_pvalue():
     assert beyond_margin_pvalue(0.5, 1.0, 1.0) > 0.5
     assert beyond_margin_pvalue(0.02, 0.0, 0.01) == 0.0
     assert beyond_margin_pvalue(0.01, 0.0, 0.01) == 1.0
+
+
+def test_detectable_effect_meets_worst_holm_step():
+    rng = np.random.default_rng(20251204214)
+    left = Sample(rng.normal(0.0, STD, 20_000))
+    right = Sample(rng.normal(0.0, STD, 20_000))
+
+    checks = between_sides(left, right, NORMAL, NORMAL, alpha=ALPHA, margins=Margins())
+
+    z_power = stats.norm.ppf(POWER)
+    for check in checks[1:]:
+        standard_error = check.details["standard_error"]
+        critical = check.min_detectable_effect - z_power * standard_error
+        pvalue = beyond_margin_pvalue(critical, standard_error, check.margin)
+        assert pvalue == pytest.approx(ALPHA / len(checks), rel=1e-6)
 
 
 def test_beyond_margin_size_at_margin():
