@@ -1,13 +1,19 @@
 """Which family a side's weights support: normal, truncated normal or uniform.
 
-Each family is fitted by maximum likelihood, symmetric about the sample mean: the normal's std;
-the uniform's half width (the largest |w - mean|, widened by 1/n to undo the extreme's bias);
-the truncated normal's bound (the same extreme) and then its raw scale, the only free parameter
-left. Families are ranked by BIC. A family is rejected when a Kolmogorov-Smirnov test against
-its fit has p < alpha, or when its BIC is worse than the best by more than 10 (very strong
-evidence on the Kass-Raftery scale). The supported family is the simplest one not rejected, the
-best BIC breaking ties. With estimated parameters the KS p-values are
-conservative (too large), so a rejection by KS is never spurious because of the fit.
+Each family is fitted by maximum likelihood, symmetric about a centre: the normal about the
+sample mean, with the sample std. The bounded families try two centres and keep the one with
+the higher likelihood: the sample mean and the midrange (min + max) / 2. The midrange is the
+uniform's maximum-likelihood centre and, with density at the bounds, far more precise than the
+mean. Centred on a mean that is off by chance, a uniform's fit wastes width on one side and
+loses to a truncated normal. About a centre, the bound is the largest |w - centre|, widened by
+1/n to undo the extreme's bias, and the truncated normal then fits its raw scale, the only
+free parameter left.
+
+Families are ranked by BIC. A family is rejected when a Kolmogorov-Smirnov test against its fit
+has p < alpha, or when its BIC is worse than the best by more than 10 (very strong evidence on
+the Kass-Raftery scale). The supported family is the simplest one not rejected, the best BIC
+breaking ties. With estimated parameters the KS p-values are conservative (too large), so a
+rejection by KS is never spurious because of the fit.
 """
 
 from __future__ import annotations
@@ -62,14 +68,13 @@ def _truncated_log_likelihood(
     )
 
 
-def _fit_families(sample: Sample) -> list[tuple[Reference, float, int]]:
+def _bounded_fits(
+    sample: Sample, centre: float
+) -> tuple[tuple[Uniform, float], tuple[TruncatedNormal, float]]:
+    """Fit the uniform and the truncated normal symmetric about `centre`, with log-likelihoods."""
     n = sample.n
-    centre = sample.mean
-    sum_squares = n * sample.std**2
+    sum_squares = n * (sample.std**2 + (sample.mean - centre) ** 2)
     half_width = max(centre - sample.sorted[0], sample.sorted[-1] - centre) * (1.0 + 1.0 / n)
-
-    normal = Normal(centre, sample.std)
-    normal_ll = -0.5 * n * (math.log(2.0 * math.pi * sample.std**2) + 1.0)
 
     uniform = Uniform(centre, half_width)
     uniform_ll = -n * math.log(2.0 * half_width)
@@ -84,9 +89,19 @@ def _fit_families(sample: Sample) -> list[tuple[Reference, float, int]]:
         method="bounded",
         options={"xatol": 1e-10},
     )
-    scale = math.exp(result.x)
-    truncated = TruncatedNormal(centre, scale, half_width)
-    truncated_ll = -float(result.fun)
+    truncated = TruncatedNormal(centre, math.exp(result.x), half_width)
+    return (uniform, uniform_ll), (truncated, -float(result.fun))
+
+
+def _fit_families(sample: Sample) -> list[tuple[Reference, float, int]]:
+    n = sample.n
+    normal = Normal(sample.mean, sample.std)
+    normal_ll = -0.5 * n * (math.log(2.0 * math.pi * sample.std**2) + 1.0)
+
+    midrange = 0.5 * (sample.sorted[0] + sample.sorted[-1])
+    candidates = [_bounded_fits(sample, centre) for centre in (sample.mean, midrange)]
+    uniform, uniform_ll = max((c[0] for c in candidates), key=lambda fitted: fitted[1])
+    truncated, truncated_ll = max((c[1] for c in candidates), key=lambda fitted: fitted[1])
 
     return [(normal, normal_ll, 2), (truncated, truncated_ll, 3), (uniform, uniform_ll, 2)]
 

@@ -15,10 +15,11 @@ ALPHA = 1e-3
 SIZE = 25_600
 
 # The tolerances below cover what 40 seeds of each draw gave at 25,600 weights. The fitted
-# truncation bound ranged over 2.261-2.303 in std and 1.979-2.049 in raw scale. The uncorrected
-# std ranged over 0.874-0.885 of the raw scale, an absolute bound of 1.5 over 1.500-1.518, and
-# a uniform half width of 0.2 over 0.19999-0.2015. The bound is the sample extreme about the
-# sample mean, so it errs upward by about the error of the mean.
+# truncation bound ranged over 2.257-2.295 in std and 1.972-2.036 in raw scale. The uncorrected
+# std ranged over 0.873-0.885 of the raw scale, an absolute bound of 1.5 over 1.4986-1.5001,
+# and a uniform half width of 0.2 over 0.19996-0.2000. The bound is the sample extreme about
+# the midrange or the sample mean, whichever fits better, so it is far more precise than the
+# mean.
 
 
 def families_by_name(result):
@@ -123,6 +124,22 @@ def test_uniform_draws_fit_uniform():
     assert parameters["std"] == pytest.approx(half_width / math.sqrt(3.0), rel=0.02)
     assert families["normal"]["rejected_by"] != []
     assert any(reason.startswith("ks p=") for reason in families["normal"]["rejected_by"])
+
+
+def test_uniform_shifted_mean_fits_uniform():
+    # A draw whose mean lies 3.4 standard errors off the centre by chance. Centred on that
+    # mean, a uniform fit wastes width on one side and a truncated normal wins by BIC; centred
+    # on the midrange it does not.
+    weights = np.random.default_rng(20261378).uniform(-0.6124, 0.6124, 40_000)
+    z_score = weights.mean() / (weights.std() / math.sqrt(weights.size))
+
+    result = fit(Sample(weights), ALPHA)
+    uniform = families_by_name(result)["uniform"]["parameters"]
+
+    assert z_score > 3.0
+    assert result["supported"] == "uniform"
+    assert uniform["mean"] == pytest.approx(0.0, abs=1e-4)
+    assert uniform["high"] == pytest.approx(0.6124, rel=1e-4)
 
 
 def test_uniform_draws_rank_families_by_bic():
