@@ -434,6 +434,8 @@ def write_markdown(result: dict, path: Path) -> None:
     null = result["null"]
     frameworks = result["null_frameworks"]
     boundary = result["null_boundary"]
+    first_step = boundary["alpha"] / 7
+    first_step_error = math.sqrt(first_step * (1 - first_step) / boundary["cases"][0]["runs"])
     lines = [
         "# Calibration",
         "",
@@ -489,7 +491,9 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{boundary['rate']:.2g}, one-sided 95% upper bound {boundary['rate_upper_95']:.2g} "
         f"(target: at most {boundary['target_rate_upper_95']:g}). One effect at its margin "
         "meets the first Holm step, alpha divided by the 7 checks of a normal-against-normal "
-        f"comparison ({boundary['alpha'] / 7:.3g}).",
+        f"comparison ({boundary['alpha'] / 7:.3g}), so each rate is expected near that level, "
+        "slightly above it when another check rejects by chance. The binomial standard error "
+        f"of one rate is about {first_step_error:.2g}.",
         "",
         "## Power",
         "",

@@ -251,6 +251,23 @@ class Margins:
     def names(cls) -> list[str]:
         return list(cls.__dataclass_fields__)
 
+    @staticmethod
+    def upper_limit(name: str) -> float:
+        """Return the exclusive upper limit of a margin: 1 for probabilities, else infinity."""
+        return 1.0 if name in ("ks_distance", "tail_2sd", "tail_3sd") else math.inf
+
+
+# The unit of each margin, for help texts and errors.
+MARGIN_UNITS = {
+    "ks_distance": "KS distance, for ks_2samp",
+    "mean": "in expected std",
+    "std_ratio": "ratio - 1, tested as log(1 + value)",
+    "skewness": "difference",
+    "excess_kurtosis": "difference",
+    "tail_2sd": "fraction of weights",
+    "tail_3sd": "fraction of weights",
+}
+
 
 def between_sides(
     left: Sample,

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from harness import __version__
-from harness.checks import Margins
+from harness.checks import MARGIN_UNITS, Margins
 from harness.decision import DEFAULT_ALPHA
 from harness.progress import Progress
 from harness.run import run_comparisons
@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"override an equivalence margin; names: {', '.join(Margins.names())}",
+        help="override an equivalence margin; names: "
+        + ", ".join(f"{name} ({unit})" for name, unit in MARGIN_UNITS.items()),
     )
     compare.add_argument(
         "--alpha",

@@ -127,7 +127,7 @@ def decide(checks: list[Check], alpha: float) -> Decision:
             "one element per layer) found a difference"
         ]
         tightest = max(equivalent, key=lambda c: _margin_used(c))
-        reasons.append(f"closest to its margin: {_describe(tightest)}")
+        reasons.append(f"closest to its margin: {_describe(tightest, equivalence=True)}")
         return Decision(SAME, reasons, decided, None)
 
     needed = []
@@ -161,8 +161,12 @@ def _margin_used(check: Check) -> float:
     return farthest / check.margin if check.margin else math.inf
 
 
-def _describe(check: Check) -> str:
-    """Write one check's evidence as a sentence fragment for the verdict's reasons."""
+def _describe(check: Check, equivalence: bool = False) -> str:
+    """Write one check's evidence as a sentence fragment for the verdict's reasons.
+
+    With `equivalence`, the interval and margin are the evidence and the p-value of the
+    difference test is left out.
+    """
     if "count" in check.details:
         bounded = "right" if check.name == "within_right_bound" else "left"
         weights = "left" if bounded == "right" else "right"
@@ -178,6 +182,11 @@ def _describe(check: Check) -> str:
             f"{check.name}: one side is orthogonal and the other is not (largest |G/gain^2 - I|: "
             f"left {check.details['left_error']:.3g}, right {check.details['right_error']:.3g})"
         )
+    if check.name == "ks_2samp" and equivalence:
+        return (
+            f"ks_2samp: KS distance {check.estimate:.4g}, upper bound {check.interval[1]:.4g} "
+            f"(margin {check.margin:g})"
+        )
     if check.name == "ks_2samp":
         return (
             f"ks_2samp: KS distance {check.estimate:.4g} (margin {check.margin:g}), "
@@ -187,5 +196,6 @@ def _describe(check: Check) -> str:
     if check.interval is not None:
         parts.append(f"interval [{check.interval[0]:.4g}, {check.interval[1]:.4g}]")
     parts.append(f"margin {check.margin:g}")
-    parts.append(f"p={check.pvalue:.3g} vs threshold {check.threshold:.3g}")
+    if not equivalence:
+        parts.append(f"p={check.pvalue:.3g} vs threshold {check.threshold:.3g}")
     return ", ".join(parts)

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from adapters.catalogue import VARIANCE_SCALING
+from harness.report import pvalue_order
 
 SEED = 20261204
 WEIGHTS_PER_SIDE = 40_000  # enough for kurtosis and tail checks to separate truncation
@@ -126,7 +127,11 @@ def render_report(documents: list[dict[str, Any]]) -> str:
             continue
         found = _disagreements(document)
         if found or document["verdict"] == "different":
-            deciding = [c["name"] for c in document["checks"] if c.get("outcome") == "different"]
+            deciding = [
+                c["name"]
+                for c in sorted(document["checks"], key=pvalue_order)
+                if c.get("outcome") == "different"
+            ]
             lines.append(
                 f"| `{layer}` | {initializer} | {other['spec'].split(':')[0]} | "
                 f"{'; '.join(found) or 'distribution only'} | {document['verdict']} | "

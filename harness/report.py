@@ -46,10 +46,16 @@ def write_verdict(folder: Path, document: dict[str, Any]) -> Path:
     return path
 
 
+def pvalue_order(check: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key: smallest p-value first, checks without one last."""
+    return check["pvalue"] is None, check["pvalue"] or 0.0
+
+
 def _deciding_checks(document: dict[str, Any]) -> str:
     checks = [c for c in document["checks"] if c.get("scope") == "between"]
     if document["verdict"] == "different":
-        names = [c["name"] for c in checks if c["outcome"] == "different"]
+        deciding = [c for c in checks if c["outcome"] == "different"]
+        names = [c["name"] for c in sorted(deciding, key=pvalue_order)]
     elif document["verdict"] == "inconclusive":
         names = [
             "undecided: " + ", ".join(c["name"] for c in checks if c["outcome"] == "undecided")
@@ -75,6 +81,10 @@ def _format(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _escape(text: str) -> str:
@@ -132,14 +142,18 @@ def _sides_table(document: dict[str, Any]) -> list[str]:
 
 
 def _checks_table(document: dict[str, Any]) -> list[str]:
-    """Tabulate every check. A between-sides p-value tests H0 |estimate| <= margin."""
+    """Tabulate every check. A between-sides p-value tests H0 |true effect| <= margin."""
+    level = 1.0 - 2.0 * document["alpha"]
     lines = [
-        "| check | scope | estimate | margin | p-value | threshold | passed | outcome |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| check | scope | estimate | {level:.4g} interval | margin | p-value | threshold | "
+        "passed | outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for check in document["checks"]:
+        interval = check.get("interval")
+        bounds = f"{_format(interval[0])}, {_format(interval[1])}" if interval else "-"
         lines.append(
-            f"| {check['name']} | {check['scope']} | {_format(check['estimate'])} | "
+            f"| {check['name']} | {check['scope']} | {_format(check['estimate'])} | {bounds} | "
             f"{_format(check['margin'])} | {_format(check['pvalue'], 3)} | "
             f"{_format(check['threshold'], 3)} | {_format(check['passed'])} | "
             f"{check.get('outcome') or '-'} |"
@@ -162,7 +176,8 @@ def _details_block(document: dict[str, Any]) -> list[str]:
         lines += [*_checks_table(document), ""]
     lines.append(
         f"alpha {document['alpha']:g} (family-wise, Holm); margins: {margins}. A between-sides "
-        "p-value tests H0 |estimate| <= margin, so `different` means beyond the margin."
+        "p-value tests H0 |true effect| <= margin, so `different` means beyond the margin; "
+        "`passed` means that H0 stands. `same` needs each interval inside its margin."
     )
     if document.get("plot"):
         lines += ["", f"Plot: `{document['plot']}`"]
@@ -205,8 +220,9 @@ def markdown_summary(
     head = [
         f"# init-harness: {title}",
         "",
-        f"{len(documents)} comparisons: {tally}. Alpha {documents[0]['alpha']:g}, family-wise "
-        "with the Holm correction; `same` needs every difference shown inside its margin.",
+        f"{_count(len(documents), 'comparison')}: {tally}. Alpha {documents[0]['alpha']:g}, "
+        "family-wise with the Holm correction; `different` needs a difference shown beyond its "
+        "margin, `same` every difference shown inside it.",
         "",
         "| comparison | layer | left | right | verdict | deciding checks |",
         "|---|---|---|---|---|---|",

@@ -18,6 +18,7 @@ margins = { ks_distance = 0.02 } # optional, for this comparison only
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,7 +59,10 @@ class Suite:
 
 
 def apply_margins(base: Margins, overrides: Any, where: str) -> Margins:
-    """Return `base` with the overrides applied, each a positive number for a known margin."""
+    """Return `base` with the overrides applied, each a finite positive number for a known margin.
+
+    Margins on a probability (the KS distance and the tail masses) must also lie below 1.
+    """
     if overrides is None:
         return base
     if not isinstance(overrides, dict):
@@ -68,10 +72,13 @@ def apply_margins(base: Margins, overrides: Any, where: str) -> Margins:
             raise SpecError(
                 f"unknown margin {name!r} in {where}; valid choices: {', '.join(Margins.names())}"
             )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise SpecError(
-                f"invalid margin {name}={value!r} in {where}; expected a positive number"
+        limit = Margins.upper_limit(name)
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not 0 < value < limit:
+            expected = (
+                "a finite number above 0" if math.isinf(limit) else f"a number in (0, {limit:g})"
             )
+            raise SpecError(f"invalid margin {name}={value!r} in {where}; expected {expected}")
     return replace(base, **{k: float(v) for k, v in overrides.items()})
 
 

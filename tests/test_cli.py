@@ -140,6 +140,36 @@ INVALID_COMPARE_CASES = [
         ["layers=0", "expected an integer >= 1"],
         id="zero-layers",
     ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "nosuch=0.1"],
+        ["'nosuch'", "valid choices: ks_distance, mean, std_ratio"],
+        id="unknown-margin",
+    ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "std_ratio=-1"],
+        ["std_ratio=-1.0", "expected a finite number above 0"],
+        id="negative-margin",
+    ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "std_ratio=nan"],
+        ["std_ratio=nan", "expected a finite number above 0"],
+        id="nan-margin",
+    ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "mean=inf"],
+        ["mean=inf", "expected a finite number above 0"],
+        id="infinite-margin",
+    ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "ks_distance=nan"],
+        ["ks_distance=nan", "expected a number in (0, 1)"],
+        id="nan-probability-margin",
+    ),
+    pytest.param(
+        [*_compare_arguments(), "--margin", "tail_2sd=5"],
+        ["tail_2sd=5.0", "expected a number in (0, 1)"],
+        id="probability-margin-above-1",
+    ),
 ]
 
 
