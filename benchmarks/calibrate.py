@@ -491,7 +491,7 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{boundary['rate']:.2g}, one-sided 95% upper bound {boundary['rate_upper_95']:.2g} "
         f"(target: at most {boundary['target_rate_upper_95']:g}). One effect at its margin "
         "meets the first Holm step, alpha divided by the 7 checks of a normal-against-normal "
-        f"comparison ({boundary['alpha'] / 7:.3g}), so each rate is expected near that level, "
+        f"comparison ({first_step:.3g}), so each rate is expected near that level, "
         "slightly above it when another check rejects by chance. The binomial standard error "
         f"of one rate is about {first_step_error:.2g}.",
         "",
@@ -514,9 +514,9 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{table['family_size']} (the worst Holm step), from the asymptotic formulas. A check "
         "must show its effect beyond its margin, so the size depends on the excess over the "
         "margin. The last column reruns the whole decision 200 times at that size and counts "
-        "how often the check decided `different`; it may exceed 0.99, because once another "
-        "check rejects, Holm relaxes the threshold toward alpha, and because the DKW bound is "
-        "conservative. mean, std_ratio and skewness cannot see this alternative: its mean, std "
+        "how often the check decided `different`. It may exceed 0.99: once another check "
+        "rejects, Holm relaxes the threshold toward alpha, and the DKW bound is conservative. "
+        "mean, std_ratio and skewness cannot see this alternative: its mean, std "
         "and skewness equal the normal's.",
         "",
         "| check | effect | margin | weights per side | simulated power |",
@@ -532,7 +532,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         "The likelihood-ratio test between the two exact families needs at most "
         f"{lrt['h0_truncated_n_per_side_at_most']:,} weights with the truncation as H0 and at "
-        f"most {lrt['h0_normal_n_per_side_at_most']:,} with the normal as H0: the evidence lies "
+        f"most {lrt['h0_normal_n_per_side_at_most']:,} with the normal as H0. The evidence lies "
         "at the hard bound, which the bound check uses the same way. Moment and tail checks need "
         "tens to hundreds of times more, the KS check thousands of times more.",
         "",

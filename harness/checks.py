@@ -168,6 +168,18 @@ def ks_beyond_margin_pvalue(
     return float(min(1.0, 4.0 * math.exp(-2.0 * (excess / spread) ** 2)))
 
 
+def ks_critical_distance(margin: float, n_left: int, n_right: int, level: float) -> float:
+    """Return the observed KS distance at which `ks_beyond_margin_pvalue` falls to `level`.
+
+    With margin 0 that is the Kolmogorov critical value of the exact test.
+    """
+    if margin == 0:
+        scale = math.sqrt((n_left + n_right) / (n_left * n_right))
+        return float(stats.kstwobign.isf(level)) * scale
+    spread = 1.0 / math.sqrt(n_left) + 1.0 / math.sqrt(n_right)
+    return margin + spread * math.sqrt(math.log(4.0 / level) / 2.0)
+
+
 def z_test_check(
     name: str,
     description: str,
@@ -225,6 +237,11 @@ def _two_proportion_se(count_a: int, n_a: int, count_b: int, n_b: int) -> float:
     return math.sqrt(p_a * (1.0 - p_a) / (n_a + 2.0) + p_b * (1.0 - p_b) / (n_b + 2.0))
 
 
+def _margin(default: float, unit: str, probability: bool = False) -> Any:
+    """Declare a margin field with its unit and whether it bounds a probability."""
+    return field(default=default, metadata={"unit": unit, "probability": probability})
+
+
 @dataclass(frozen=True)
 class Margins:
     """Equivalence margins: the largest difference still called "the same".
@@ -236,13 +253,15 @@ class Margins:
     detected with power above 0.999, while 1% would not. Every verdict states its margins.
     """
 
-    ks_distance: float = 0.01  # sup |F_left - F_right|, one percentage point of probability
-    mean: float = 0.01  # |mean difference| in units of the expected std
-    std_ratio: float = 0.005  # |std_right / std_left - 1|
-    skewness: float = 0.05
-    excess_kurtosis: float = 0.1  # a +-2 std truncation moves it by 0.63
-    tail_2sd: float = 0.002  # mass beyond 2 expected std: 4.55% normal, 3.46% truncated
-    tail_3sd: float = 0.0005  # mass beyond 3 expected std: 0.27% normal, 0 truncated
+    ks_distance: float = _margin(0.01, "KS distance, for ks_2samp", probability=True)
+    mean: float = _margin(0.01, "difference of means in expected std")
+    std_ratio: float = _margin(0.005, "ratio - 1, tested as log(1 + value)")
+    skewness: float = _margin(0.05, "difference")
+    # A +-2 std truncation moves the excess kurtosis by 0.63.
+    excess_kurtosis: float = _margin(0.1, "difference")
+    # Mass beyond 2 expected std is 4.55% normal and 3.46% truncated. Beyond 3 it is 0.27% and 0.
+    tail_2sd: float = _margin(0.002, "fraction of weights", probability=True)
+    tail_3sd: float = _margin(0.0005, "fraction of weights", probability=True)
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -251,22 +270,14 @@ class Margins:
     def names(cls) -> list[str]:
         return list(cls.__dataclass_fields__)
 
-    @staticmethod
-    def upper_limit(name: str) -> float:
+    @classmethod
+    def unit(cls, name: str) -> str:
+        return cls.__dataclass_fields__[name].metadata["unit"]
+
+    @classmethod
+    def upper_limit(cls, name: str) -> float:
         """Return the exclusive upper limit of a margin: 1 for probabilities, else infinity."""
-        return 1.0 if name in ("ks_distance", "tail_2sd", "tail_3sd") else math.inf
-
-
-# The unit of each margin, for help texts and errors.
-MARGIN_UNITS = {
-    "ks_distance": "KS distance, for ks_2samp",
-    "mean": "in expected std",
-    "std_ratio": "ratio - 1, tested as log(1 + value)",
-    "skewness": "difference",
-    "excess_kurtosis": "difference",
-    "tail_2sd": "fraction of weights",
-    "tail_3sd": "fraction of weights",
-}
+        return 1.0 if cls.__dataclass_fields__[name].metadata["probability"] else math.inf
 
 
 def between_sides(
@@ -403,13 +414,8 @@ def _ks_two_sample(left: Sample, right: Sample, alpha: float, margin: float, fam
     distance = float(result.statistic)
     slack = dkw_half_width(left.n, alpha) + dkw_half_width(right.n, alpha)
     beta = 1.0 - POWER
-    if margin == 0:
-        scale = math.sqrt((left.n + right.n) / (left.n * right.n))
-        critical = float(stats.kstwobign.isf(alpha / family)) * scale
-    else:
-        # The excess over the margin at which the DKW p-value reaches the worst Holm threshold.
-        spread = 1.0 / math.sqrt(left.n) + 1.0 / math.sqrt(right.n)
-        critical = margin + spread * math.sqrt(math.log(4.0 * family / alpha) / 2.0)
+    # The distance called different at the worst Holm step.
+    critical = ks_critical_distance(margin, left.n, right.n, alpha / family)
     detectable = critical + dkw_half_width(left.n, beta) + dkw_half_width(right.n, beta)
     pvalue = ks_beyond_margin_pvalue(
         distance, margin, left.n, right.n, no_difference_pvalue=float(result.pvalue)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from harness import __version__
-from harness.checks import MARGIN_UNITS, Margins
+from harness.checks import Margins
 from harness.decision import DEFAULT_ALPHA
 from harness.progress import Progress
 from harness.run import run_comparisons
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override an equivalence margin; names: "
-        + ", ".join(f"{name} ({unit})" for name, unit in MARGIN_UNITS.items()),
+        + ", ".join(f"{name} ({Margins.unit(name)})" for name in Margins.names()),
     )
     compare.add_argument(
         "--alpha",

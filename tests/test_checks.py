@@ -16,6 +16,7 @@ from harness.checks import (
     between_sides,
     beyond_margin_pvalue,
     ks_beyond_margin_pvalue,
+    ks_critical_distance,
 )
 from harness.references import Normal, TruncatedNormal, Uniform
 from harness.samples import Sample
@@ -91,6 +92,16 @@ def test_ks_margin_pvalue_is_dkw_bound():
     assert ks_beyond_margin_pvalue(0.01 + excess, 0.01, n, n, 0.5) == pytest.approx(expected)
     assert ks_beyond_margin_pvalue(0.009, 0.01, n, n, 0.0) == 1.0
     assert ks_beyond_margin_pvalue(0.3, 0.0, n, n, 0.123) == 0.123
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.01])
+def test_ks_critical_distance_meets_level(margin):
+    critical = ks_critical_distance(margin, 2_000, 3_100, 1e-4)
+    exact = stats.kstwobign.sf(critical / math.sqrt(1 / 2_000 + 1 / 3_100))
+
+    pvalue = ks_beyond_margin_pvalue(critical, margin, 2_000, 3_100, float(exact))
+
+    assert pvalue == pytest.approx(1e-4, rel=1e-9)
 
 
 def _uniform_deviation(n: int, rng) -> float:
